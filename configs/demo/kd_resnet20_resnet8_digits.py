@@ -1,0 +1,4 @@
+# Demo KD with the CIFAR-100 recipe (T=4, CE 0.1, KD 0.9).
+_base_ = ['./_base_/resnet20_resnet8_digits.py']
+model = dict(student_loss_weight=0.1,
+             methods=dict(kd=dict(type='KD', temperature=4.0, loss_weight=0.9)))

@@ -1,0 +1,54 @@
+"""Base class of the registered distillation methods."""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from torch import Tensor, nn
+
+from .taps import TapPoint
+
+
+class DistillMethod(nn.Module):
+    """A distillation method: reads tapped tensors of both models, returns weighted losses.
+
+    Subclasses implement :meth:`forward`, returning ``{'loss_<name>...': tensor}``; the
+    Distiller sets :attr:`name` to the method's key in the config (``methods=dict(kd=...)``
+    gives ``loss_kd``). Keys of diagnostics must not contain ``'loss'``. Parameters of a
+    method (connectors, embeddings) are trained with the student and saved beside it.
+
+    Args:
+        taps: logical tap names read from the student and the teacher.
+        loss_weight: factor applied to the method's loss.
+    """
+
+    def __init__(self, taps: Sequence[str], loss_weight: float = 1.0):
+        super().__init__()
+        if isinstance(taps, str):
+            taps = (taps,)
+        if not taps:
+            raise ValueError(f'{type(self).__name__} needs at least one tap name.')
+        self.taps = tuple(taps)
+        self.loss_weight = float(loss_weight)
+        self.name = type(self).__name__.lower()
+
+    def bind(self, student_points: Mapping[str, TapPoint],
+             teacher_points: Mapping[str, TapPoint]) -> None:
+        """Called once by the Distiller with the resolved tap points.
+
+        Override to check channel counts or to build connectors sized from
+        ``point.channels``. The default accepts any points.
+        """
+
+    def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
+                data_samples: Optional[Any] = None) -> Dict[str, Tensor]:
+        """Compute the method's losses.
+
+        Args:
+            student: tapped student tensors by logical name (with gradients).
+            teacher: tapped teacher tensors by logical name (no gradients).
+            data_samples: the batch's annotations, for methods that need labels.
+        """
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f'taps={self.taps}, loss_weight={self.loss_weight}'

@@ -1,0 +1,119 @@
+"""The Distiller: a student trained with a frozen teacher and registered methods."""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from kdbench.registry import DISTILL_METHODS, MODELS
+from kdbench.utils.checkpoint import load_task_weights
+
+from .base import DistillMethod
+from .taps import Taps, resolve_taps
+
+
+@MODELS.register_module()
+class Distiller(BaseModel):
+    """Student + frozen teacher + distillation methods, as one mmengine model.
+
+    In ``loss`` mode the teacher runs under ``no_grad`` with taps on the points the
+    methods need, then the student computes its task loss with the same taps, and every
+    method turns the tapped tensors into ``loss_*`` terms. ``predict``/``tensor`` modes
+    run the student alone. The teacher is loaded strictly from ``teacher_ckpt``, never
+    trained, kept in eval mode (BatchNorm statistics frozen) and left out of checkpoints:
+    a Distiller checkpoint holds ``student.*`` (loadable into the plain task model) and
+    ``methods.*`` (method parameters).
+
+    Args:
+        student: config of the student task model.
+        teacher: config of the teacher task model.
+        teacher_ckpt: path of the teacher's checkpoint (required).
+        methods: ``{name: method config}``; ``name`` gives the loss key ``loss_<name>``.
+            A ``None`` entry is skipped, so ``--cfg-options model.methods.kd=None`` removes
+            a method inherited from a base config.
+        student_loss_weight: factor on the student's own task losses (e.g. CE 0.1 in the
+            CIFAR KD recipe; 0 trains from the distillation terms alone).
+        data_preprocessor: defaults to the student's; the teacher sees the same inputs.
+    """
+
+    def __init__(self, student: dict, teacher: dict, teacher_ckpt: Optional[str],
+                 methods: Mapping[str, Optional[dict]], student_loss_weight: float = 1.0,
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+        if data_preprocessor is None:
+            data_preprocessor = student.get('data_preprocessor')
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = MODELS.build(student)
+        self.teacher = MODELS.build(teacher)
+        load_task_weights(self.teacher, teacher_ckpt, owner='teacher')
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+        self._register_state_dict_hook(_drop_teacher_keys)
+        self.register_load_state_dict_post_hook(_ignore_missing_teacher)
+        self.student_loss_weight = float(student_loss_weight)
+
+        self.methods = nn.ModuleDict()
+        for name, cfg in (methods or {}).items():
+            if cfg is None:
+                continue
+            method: DistillMethod = DISTILL_METHODS.build(cfg)
+            method.name = name
+            self.methods[name] = method
+        if not self.methods:
+            raise ValueError('The Distiller has no distillation method: set model.methods, '
+                             "e.g. methods=dict(kd=dict(type='KD')).")
+        names = sorted({tap for m in self.methods.values() for tap in m.taps})
+        self._student_points = resolve_taps(self.student, names, 'student')
+        self._teacher_points = resolve_taps(self.teacher, names, 'teacher')
+        for method in self.methods.values():
+            method.bind({t: self._student_points[t] for t in method.taps},
+                        {t: self._teacher_points[t] for t in method.taps})
+
+    def init_weights(self) -> None:
+        """Initialise the student (and its own init_cfg); never the loaded teacher."""
+        if hasattr(self.student, 'init_weights'):
+            self.student.init_weights()
+
+    def train(self, mode: bool = True) -> 'Distiller':
+        """Switch the student and methods; the teacher always stays in eval mode."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def forward(self, inputs: Tensor, data_samples: Optional[Any] = None,
+                mode: str = 'tensor') -> Union[Dict[str, Tensor], Any]:
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        return self.student(inputs, data_samples, mode=mode)
+
+    def loss(self, inputs: Tensor, data_samples: Any) -> Dict[str, Tensor]:
+        """Student task losses (scaled) plus every method's ``loss_*`` terms."""
+        with torch.no_grad(), Taps(self.teacher, self._teacher_points) as teacher_taps:
+            self.teacher(inputs, mode='tensor')
+        with Taps(self.student, self._student_points) as student_taps:
+            student_losses = self.student(inputs, data_samples, mode='loss')
+        losses = {k: v * self.student_loss_weight if 'loss' in k else v
+                  for k, v in student_losses.items()}
+        student, teacher = student_taps.tensors(), teacher_taps.tensors()
+        for name, method in self.methods.items():
+            terms = method(student, teacher, data_samples)
+            clash = set(terms) & set(losses)
+            if clash:
+                raise KeyError(f"Method '{name}' returns keys {sorted(clash)} that another "
+                               'loss already uses; give the methods distinct names.')
+            losses.update(terms)
+        return losses
+
+
+def _drop_teacher_keys(module: nn.Module, state_dict: dict, prefix: str,
+                       local_metadata) -> None:
+    """State-dict hook: the teacher's weights come from ``teacher_ckpt``, not checkpoints."""
+    for key in [k for k in state_dict if k.startswith(f'{prefix}teacher.')]:
+        del state_dict[key]
+
+
+def _ignore_missing_teacher(module: nn.Module, incompatible_keys) -> None:
+    """Load hook: Distiller checkpoints carry no teacher weights, so do not report them."""
+    missing = incompatible_keys.missing_keys
+    missing[:] = [k for k in missing if not k.startswith('teacher.')]

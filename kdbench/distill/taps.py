@@ -1,0 +1,118 @@
+"""Taps: PyTorch forward hooks that capture the outputs of named points of a model.
+
+A task model declares its tap points in a ``tap_points`` table (logical name ->
+:class:`TapPoint`). :class:`Taps` registers one forward hook per needed module for the
+duration of a ``with`` block and hands the captured tensors to distillation methods.
+Architectures are never modified or forked to expose features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, Mapping, Optional
+
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class TapPoint:
+    """Where a logical tap reads from.
+
+    Args:
+        module: dotted path of the module inside the task model (``'net.layer3'``).
+        channels: channels of the captured tensor (classes for logits).
+        stride: spatial stride w.r.t. the input, ``None`` for non-spatial outputs.
+    """
+    module: str
+    channels: int
+    stride: Optional[int] = None
+
+    def under(self, prefix: str) -> 'TapPoint':
+        """The same point seen from a parent module that holds this one as ``prefix``."""
+        return replace(self, module=f'{prefix}.{self.module}')
+
+
+def resolve_taps(model: nn.Module, names: Iterable[str], owner: str) -> Dict[str, TapPoint]:
+    """Look up logical tap names in ``model.tap_points``; unknown names raise a clear error.
+
+    Args:
+        model: a task model with a ``tap_points`` table.
+        names: logical names requested by the methods.
+        owner: how the model is called in messages (``'student'``, ``'teacher'``).
+    """
+    table: Mapping[str, TapPoint] = getattr(model, 'tap_points', None) or {}
+    if not table:
+        raise TypeError(f'The {owner} model {type(model).__name__} declares no tap_points; '
+                        'task models must expose a tap table to be distilled.')
+    points = {}
+    for name in names:
+        if name not in table:
+            raise KeyError(f"Unknown tap '{name}' for the {owner} model {type(model).__name__}. "
+                           f'Available taps: {", ".join(sorted(table))}. Fix the `taps` '
+                           'argument of the distillation method in your config.')
+        points[name] = table[name]
+    modules = dict(model.named_modules())
+    for name, point in points.items():
+        if point.module not in modules:
+            raise KeyError(f"Tap '{name}' of the {owner} model points at module "
+                           f"'{point.module}', which does not exist in {type(model).__name__}.")
+    return points
+
+
+class Taps:
+    """Context manager capturing the outputs of tap points during one forward pass.
+
+    Captured tensors are stored as they are (no copy). Reading a tensor that was modified
+    in place after it was captured (e.g. by a following ``ReLU(inplace=True)``) raises,
+    instead of silently distilling a corrupted feature; tap another point in that case.
+
+    Example::
+
+        with Taps(model, {'last_stage': point}) as taps:
+            model(x)
+        feat = taps['last_stage']    # [N, C, H, W]
+    """
+
+    def __init__(self, model: nn.Module, points: Mapping[str, TapPoint]):
+        self.model = model
+        self.points = dict(points)
+        self._captured: Dict[str, tuple] = {}
+        self._handles: list = []
+
+    def __enter__(self) -> 'Taps':
+        modules = dict(self.model.named_modules())
+        by_module: Dict[str, list] = {}
+        for name, point in self.points.items():
+            by_module.setdefault(point.module, []).append(name)
+        for path, names in by_module.items():
+            self._handles.append(modules[path].register_forward_hook(self._hook(names)))
+        self._captured.clear()
+        return self
+
+    def _hook(self, names: list):
+        def capture(module: nn.Module, args: tuple, output) -> None:
+            if not isinstance(output, Tensor):
+                raise TypeError(f'Tap {names} captured a {type(output).__name__}, not a '
+                                'tensor; tap a module that returns a single tensor.')
+            for name in names:
+                self._captured[name] = (output, output._version)
+        return capture
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def __getitem__(self, name: str) -> Tensor:
+        if name not in self._captured:
+            raise RuntimeError(f"Tap '{name}' ({self.points[name].module}) captured nothing: "
+                               'the module was not called in the forward pass.')
+        tensor, version = self._captured[name]
+        if tensor._version != version:
+            raise RuntimeError(f"Tap '{name}' ({self.points[name].module}) was modified in "
+                               'place after it was captured (e.g. by an inplace ReLU); tap '
+                               'the module that produces the final value instead.')
+        return tensor
+
+    def tensors(self) -> Dict[str, Tensor]:
+        """All captured tensors by logical name."""
+        return {name: self[name] for name in self.points}

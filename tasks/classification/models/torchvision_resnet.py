@@ -1,0 +1,56 @@
+"""ImageNet ResNets from torchvision, unmodified, with their tap table.
+
+``weights`` may be ``None`` (random init), a local checkpoint path (a torchvision-format
+state dict or a kdbench checkpoint), or a torchvision weights name such as
+``'IMAGENET1K_V1'`` (torchvision's weights API; it downloads, so never in tests).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torchvision
+from torch import nn
+
+from kdbench.distill.taps import TapPoint
+from kdbench.registry import MODELS
+from kdbench.utils.checkpoint import load_task_weights
+
+
+def resnet_tap_points(stage_channels: tuple, num_classes: int) -> dict:
+    """Tap table of a torchvision ResNet: stages are post-ReLU block outputs."""
+    points = {f'stage{i + 1}': TapPoint(f'layer{i + 1}', c, 4 * 2 ** i)
+              for i, c in enumerate(stage_channels)}
+    points.update(stem=TapPoint('maxpool', 64, 4),
+                  last_stage=points['stage4'],
+                  pre_logits=TapPoint('avgpool', stage_channels[-1], 32),
+                  logits=TapPoint('fc', num_classes))
+    return points
+
+
+def _build(arch: str, expansion: int, num_classes: int, weights: Optional[str]) -> nn.Module:
+    builder = getattr(torchvision.models, arch)
+    if weights is None or os.path.sep in weights or weights.endswith(('.pth', '.pt')):
+        model = builder(weights=None, num_classes=num_classes)
+        if weights is not None:
+            load_task_weights(model, weights, owner='pretrained backbone')
+    else:
+        enum = torchvision.models.get_model_weights(arch)[weights]
+        model = builder(weights=enum)
+        if num_classes != model.fc.out_features:
+            model.fc = nn.Linear(model.fc.in_features, num_classes)
+    channels = tuple(64 * 2 ** i * expansion for i in range(4))
+    model.tap_points = resnet_tap_points(channels, num_classes)
+    return model
+
+
+def _register(arch: str, expansion: int) -> None:
+    def build(num_classes: int = 1000, weights: Optional[str] = None) -> nn.Module:
+        return _build(arch, expansion, num_classes, weights)
+    build.__name__ = build.__qualname__ = f'tv_{arch}'
+    build.__doc__ = f'torchvision {arch} (unmodified) with a kdbench tap table.'
+    MODELS.register_module(name=f'tv_{arch}', module=build)
+
+
+for _arch, _expansion in (('resnet18', 1), ('resnet34', 1), ('resnet50', 4)):
+    _register(_arch, _expansion)

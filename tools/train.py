@@ -1,0 +1,49 @@
+"""Train a task model or a distilled student from a config.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...] [--resume [CKPT]]
+                                 [--amp] [--launcher none|pytorch|slurm] [--seed N]
+                                 [--deterministic]
+"""
+import argparse
+
+from mmengine.config import DictAction
+
+from kdbench.apis import enable_amp, load_config, train
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config keys, e.g. model.methods.kd.temperature=2')
+    parser.add_argument('--resume', nargs='?', const='auto', default=None,
+                        help='resume from CKPT, or from the work dir\'s latest checkpoint')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision training (GPU)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--seed', type=int, help='random seed (overrides the config)')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms (slower)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    if args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = None if args.resume == 'auto' else args.resume
+    if args.amp:
+        enable_amp(cfg)
+    if args.seed is not None or args.deterministic:
+        cfg.randomness = dict(cfg.get('randomness', {}), deterministic=args.deterministic)
+        if args.seed is not None:
+            cfg.randomness['seed'] = args.seed
+    train(cfg)
+
+
+if __name__ == '__main__':
+    main()
