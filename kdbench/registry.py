@@ -1,25 +1,40 @@
-"""kdbench registries: children of mmengine's root registries.
+"""kdbench registries: one child of each mmengine root registry, in the ``kdbench`` scope.
 
-Everything kdbench or a task plugin registers lives in the ``kdbench`` scope; lookups
-fall back to mmengine's registries (optimizers, schedulers, hooks, samplers, ...).
-Configs set ``default_scope = 'kdbench'`` and load task plugins with ``custom_imports``.
+Everything kdbench or a task plugin registers lives here; lookups fall back to mmengine
+(optimizers, schedulers, hooks, samplers, ...). Configs set ``default_scope = 'kdbench'``
+and load task plugins with ``custom_imports``.
 """
-from mmengine.registry import DATASETS as MMENGINE_DATASETS
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import METRICS as MMENGINE_METRICS
-from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
-from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine import registry as mm
 from mmengine.registry import Registry
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope='kdbench',
-                  locations=['kdbench.distill'])
-#: Distillation methods (the users' "distillation hooks"): one file each in kdbench/distill.
-DISTILL_METHODS = Registry('distillation method', scope='kdbench',
-                           locations=['kdbench.distill'])
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='kdbench')
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='kdbench')
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='kdbench',
-                   locations=['kdbench.evaluation'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='kdbench', locations=['kdbench.hooks'])
-MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope='kdbench')
+
+def _child(parent: Registry, locations=()) -> Registry:
+    return Registry(parent.name, parent=parent, scope='kdbench', locations=list(locations))
+
+
+RUNNERS = _child(mm.RUNNERS)
+RUNNER_CONSTRUCTORS = _child(mm.RUNNER_CONSTRUCTORS)
+LOOPS = _child(mm.LOOPS)
+HOOKS = _child(mm.HOOKS, ['kdbench.hooks'])
+STRATEGIES = _child(mm.STRATEGIES)
+DATASETS = _child(mm.DATASETS)
+DATA_SAMPLERS = _child(mm.DATA_SAMPLERS)
+TRANSFORMS = _child(mm.TRANSFORMS)
+MODELS = _child(mm.MODELS, ['kdbench.distill'])
+MODEL_WRAPPERS = _child(mm.MODEL_WRAPPERS)
+WEIGHT_INITIALIZERS = _child(mm.WEIGHT_INITIALIZERS)
+OPTIMIZERS = _child(mm.OPTIMIZERS)
+OPTIM_WRAPPERS = _child(mm.OPTIM_WRAPPERS)
+OPTIM_WRAPPER_CONSTRUCTORS = _child(mm.OPTIM_WRAPPER_CONSTRUCTORS)
+PARAM_SCHEDULERS = _child(mm.PARAM_SCHEDULERS)
+METRICS = _child(mm.METRICS)
+EVALUATOR = _child(mm.EVALUATOR)
+TASK_UTILS = _child(mm.TASK_UTILS)
+VISUALIZERS = _child(mm.VISUALIZERS)
+VISBACKENDS = _child(mm.VISBACKENDS)
+LOG_PROCESSORS = _child(mm.LOG_PROCESSORS)
+INFERENCERS = _child(mm.INFERENCERS)
+FUNCTIONS = _child(mm.FUNCTIONS)
+
+#: Distillation methods (the users' "distillation hooks"), one file each in kdbench/distill.
+DISTILL_METHODS = Registry('distillation method', scope='kdbench', locations=['kdbench.distill'])

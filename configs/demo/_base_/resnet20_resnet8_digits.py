@@ -4,5 +4,5 @@ model = dict(
     _delete_=True, type='Distiller',
     student={{_base_.model}},
     teacher=dict(type='ImageClassifier', net=dict(type='resnet20', num_classes=10)),
-    teacher_ckpt='work_dirs/demo/teacher/teacher.pth',
+    teacher_ckpt='work_dirs/demo/teacher/epoch_30.pth',
     methods=dict())
