@@ -115,7 +115,8 @@ class ImageFolderDataset(_ClassificationDataset):
         for label, name in enumerate(classes):
             folder = os.path.join(root, name)
             if os.path.isdir(folder):
-                self.samples += [(os.path.join(folder, f), label) for f in sorted(os.listdir(folder))
+                self.samples += [(os.path.join(folder, f), label)
+                                 for f in sorted(os.listdir(folder))
                                  if f.endswith(IMAGE_EXTENSIONS)]
         if not self.samples:
             raise FileNotFoundError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under "
