@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -55,7 +56,7 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float =
         target = F.interpolate(target[:, None].float(), size=per_item.shape[1:],
                                mode='nearest')[:, 0].long()
     valid = target != ignore_index
-    total = (per_item * valid).sum()
+    total = torch.where(valid, per_item, 0.0).sum()
     return total / valid.sum().clamp(min=1) * temperature ** 2
 
 

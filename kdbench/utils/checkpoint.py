@@ -70,6 +70,7 @@ def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher') -> No
         FileNotFoundError: ``path`` does not exist.
         RuntimeError: missing, unexpected or shape-mismatched keys (listed by name).
     """
+    path = os.path.expanduser(path) if path else path
     if not path or not os.path.isfile(path):
         raise FileNotFoundError(
             f"The {owner} checkpoint '{path}' does not exist. Train the {owner} first "

@@ -1,0 +1,148 @@
+"""Taps: forward hooks capturing named module outputs, and resolve_taps errors."""
+import pytest
+import torch
+from torch import nn
+
+from kdbench.distill.taps import TapPoint, Taps, resolve_taps
+
+
+class TinyNet(nn.Module):
+    """conv -> ReLU(inplace) -> conv -> ReLU -> GAP; ``unused`` never runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(4, 6, 3, padding=1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.unused = nn.Linear(6, 2)
+        self.tap_points = {
+            'conv1': TapPoint('body.0', 4, 1),        # modified in place by body.1
+            'relu1': TapPoint('body.1', 4, 1),
+            'feat': TapPoint('body.3', 6, 1),
+            'feat_alias': TapPoint('body.3', 6, 1),
+            'pooled': TapPoint('pool', 6),
+            'head': TapPoint('unused', 2),
+        }
+
+    def forward(self, x):
+        return self.pool(self.body(x))
+
+
+def _all_hooks(model):
+    return {name: len(m._forward_hooks) for name, m in model.named_modules()}
+
+
+@pytest.fixture
+def net():
+    torch.manual_seed(0)
+    return TinyNet()
+
+
+def test_captures_named_outputs_and_removes_hooks(net):
+    x = torch.randn(2, 3, 5, 5)
+    points = resolve_taps(net, ['relu1', 'feat', 'pooled'], 'student')
+    with Taps(net, points) as taps:
+        assert sum(_all_hooks(net).values()) == 3
+        out = net(x)
+    assert sum(_all_hooks(net).values()) == 0
+    assert all(not m._forward_hooks for m in net.modules())
+    relu1 = torch.relu(net.body[0](x))
+    feat = torch.relu(net.body[2](relu1))
+    assert torch.allclose(taps['relu1'], relu1)
+    assert torch.allclose(taps['feat'], feat)
+    assert taps['pooled'] is out          # stored as is, no copy
+    assert set(taps.tensors()) == {'relu1', 'feat', 'pooled'}
+    # Another forward after the block is no longer captured.
+    net(torch.zeros(2, 3, 5, 5))
+    assert torch.allclose(taps['feat'], feat)
+
+
+def test_two_names_on_one_module_share_one_hook(net):
+    points = resolve_taps(net, ['feat', 'feat_alias'], 'student')
+    with Taps(net, points) as taps:
+        assert len(net.body[3]._forward_hooks) == 1
+        net(torch.randn(1, 3, 4, 4))
+    assert taps['feat'] is taps['feat_alias']
+    assert not net.body[3]._forward_hooks
+
+
+def test_hooks_removed_when_the_block_raises(net):
+    with pytest.raises(ZeroDivisionError):
+        with Taps(net, resolve_taps(net, ['feat', 'pooled'], 'student')):
+            net(torch.randn(1, 3, 4, 4))
+            1 / 0
+    assert sum(_all_hooks(net).values()) == 0
+
+
+def test_captured_tensors_keep_the_graph(net):
+    with Taps(net, resolve_taps(net, ['feat'], 'student')) as taps:
+        net(torch.randn(2, 3, 4, 4))
+    taps['feat'].sum().backward()
+    assert net.body[2].weight.grad is not None and net.body[2].weight.grad.abs().sum() > 0
+
+
+def test_in_place_modification_after_capture_raises(net):
+    with Taps(net, resolve_taps(net, ['conv1', 'relu1'], 'student')) as taps:
+        net(torch.randn(2, 3, 4, 4))
+    assert taps['relu1'] is not None       # the in-place ReLU's own output is fine
+    with pytest.raises(RuntimeError, match='in place'):
+        taps['conv1']
+    with pytest.raises(RuntimeError, match='in place'):
+        taps.tensors()
+
+
+def test_in_place_detection_also_under_no_grad(net):
+    with torch.no_grad(), Taps(net, resolve_taps(net, ['conv1'], 'teacher')) as taps:
+        net(torch.randn(2, 3, 4, 4))
+    with pytest.raises(RuntimeError, match='in place'):
+        taps['conv1']
+
+
+def test_module_that_never_ran_raises(net):
+    with Taps(net, resolve_taps(net, ['feat', 'head'], 'student')) as taps:
+        net(torch.randn(1, 3, 4, 4))
+    assert taps['feat'].shape == (1, 6, 4, 4)
+    with pytest.raises(RuntimeError, match=r"'head' \(unused\) captured nothing"):
+        taps['head']
+
+
+def test_non_tensor_output_raises_type_error():
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    model = nn.Sequential(Pair())
+    with Taps(model, {'pair': TapPoint('0', 3)}):
+        with pytest.raises(TypeError, match='tuple'):
+            model(torch.randn(1, 3))
+    assert not model[0]._forward_hooks
+
+
+def test_resolve_taps_unknown_name_lists_available(net):
+    with pytest.raises(KeyError) as info:
+        resolve_taps(net, ['feat', 'nope'], 'teacher')
+    message = str(info.value)
+    assert "'nope'" in message and 'teacher' in message
+    assert 'Available taps: conv1, feat, feat_alias, head, pooled, relu1' in message
+
+
+def test_resolve_taps_missing_module_path(net):
+    net.tap_points = dict(net.tap_points, ghost=TapPoint('body.9', 4))
+    with pytest.raises(KeyError, match=r"'ghost'.*'body\.9'.*does not exist"):
+        resolve_taps(net, ['ghost'], 'student')
+
+
+def test_resolve_taps_without_table_raises_type_error():
+    with pytest.raises(TypeError, match='declares no tap_points'):
+        resolve_taps(nn.Linear(2, 2), ['logits'], 'student')
+
+
+def test_resolve_taps_returns_the_requested_points(net):
+    points = resolve_taps(net, ['pooled', 'feat'], 'student')
+    assert points == {'pooled': TapPoint('pool', 6), 'feat': TapPoint('body.3', 6, 1)}
+
+
+def test_tap_point_under_prefixes_the_module_path():
+    point = TapPoint('layer3', 64, 4)
+    assert point.under('net') == TapPoint('net.layer3', 64, 4)
+    assert point.module == 'layer3'        # frozen dataclass, unchanged

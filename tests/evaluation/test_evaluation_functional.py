@@ -1,0 +1,57 @@
+"""Top-k accuracy (kdbench.evaluation.functional)."""
+import pytest
+import torch
+
+from kdbench.evaluation.functional import topk_accuracy, topk_correct
+
+# 4 samples, 3 classes; rank of the label among the scores:
+#   s0 label 1: scores (.1, .7, .2) -> rank 1
+#   s1 label 2: scores (.5, .3, .2) -> rank 3
+#   s2 label 1: scores (.2, .3, .5) -> rank 2
+#   s3 label 0: scores (.6, .1, .3) -> rank 1
+LOGITS = torch.tensor([[0.1, 0.7, 0.2],
+                       [0.5, 0.3, 0.2],
+                       [0.2, 0.3, 0.5],
+                       [0.6, 0.1, 0.3]])
+TARGET = torch.tensor([1, 2, 1, 0])
+
+
+def test_topk_correct_per_sample():
+    correct = topk_correct(LOGITS, TARGET, topk=(1, 2, 3))
+    assert correct.dtype == torch.bool and correct.shape == (4, 3)
+    assert correct.tolist() == [[True, True, True],
+                                [False, False, True],
+                                [False, True, True],
+                                [True, True, True]]
+
+
+def test_topk_accuracy_hand_computed():
+    # top-1: s0, s3 -> 2/4; top-2: + s2 -> 3/4; top-3: all.
+    assert topk_accuracy(LOGITS, TARGET, topk=(1, 2, 3)) == pytest.approx([50.0, 75.0, 100.0])
+    # The order of topk is kept.
+    assert topk_accuracy(LOGITS, TARGET, topk=(2, 1)) == pytest.approx([75.0, 50.0])
+
+
+def test_k_above_the_class_count_counts_every_sample():
+    assert topk_accuracy(LOGITS, TARGET) == pytest.approx([50.0, 100.0])     # default (1, 5)
+    assert topk_accuracy(LOGITS, TARGET, topk=(10,)) == pytest.approx([100.0])
+    assert topk_correct(LOGITS, TARGET, topk=(4,)).all()
+
+
+def test_all_wrong_and_all_right():
+    target = LOGITS.argmax(1)
+    assert topk_accuracy(LOGITS, target, topk=(1,)) == pytest.approx([100.0])
+    worst = LOGITS.argmin(1)
+    assert topk_accuracy(LOGITS, worst, topk=(1, 2)) == pytest.approx([0.0, 0.0])
+
+
+@pytest.mark.parametrize('logits_shape, target_shape', [
+    ((4, 3), (3,)),
+    ((4, 3), (4, 1)),
+    ((4,), (4,)),
+    ((4, 3, 2), (4,)),
+])
+def test_shape_mismatch_raises_value_error(logits_shape, target_shape):
+    with pytest.raises(ValueError) as info:
+        topk_accuracy(torch.randn(*logits_shape), torch.zeros(target_shape, dtype=torch.long))
+    assert str(logits_shape) in str(info.value) and str(target_shape) in str(info.value)
