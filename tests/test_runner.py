@@ -28,7 +28,7 @@ def _iter_cfg(config, work_dir, max_iters=2, **options):
 
 
 @pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory):
+def digits_teacher(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('teacher')
     train(_iter_cfg('resnet20_digits.py', work_dir))
     return str(work_dir / 'iter_2.pth')
@@ -39,30 +39,31 @@ def teacher_ckpt(tmp_path_factory):
     ('kd_resnet20_resnet8_digits.py', {'loss_cls', 'loss_kd'}),
     ('at_resnet20_resnet8_digits.py', {'loss_cls', 'loss_at'}),
 ])
-def test_two_iterations_train_and_validate(tmp_path, teacher_ckpt, config, losses):
-    cfg = _iter_cfg(config, tmp_path, **{'model.teacher_ckpt': teacher_ckpt}
+def test_two_iterations_train_and_validate(tmp_path, digits_teacher, config, losses):
+    cfg = _iter_cfg(config, tmp_path, **{'model.teacher_ckpt': digits_teacher}
                     if config.startswith(('kd', 'at')) else {})
     runner = train(cfg)
     logged = {k[len('train/'):] for k in runner.message_hub.log_scalars if k.startswith('train/')}
     assert losses <= logged
     for name in losses:
-        assert torch.isfinite(torch.tensor(runner.message_hub.get_scalar(f'train/{name}').current()))
+        value = runner.message_hub.get_scalar(f'train/{name}').current()
+        assert torch.isfinite(torch.tensor(value))
     assert 0 <= runner.message_hub.get_scalar('val/accuracy/top1').current() <= 100
     saved = load_local_checkpoint(str(tmp_path / 'iter_2.pth'))['state_dict']
     assert not any(k.startswith('teacher.') for k in saved)
 
 
-def test_distiller_checkpoint_keeps_teacher_frozen(tmp_path, teacher_ckpt):
+def test_distiller_checkpoint_keeps_teacher_frozen(tmp_path, digits_teacher):
     cfg = _iter_cfg('kd_resnet20_resnet8_digits.py', tmp_path,
-                    **{'model.teacher_ckpt': teacher_ckpt})
+                    **{'model.teacher_ckpt': digits_teacher})
     runner = train(cfg)
-    teacher = load_local_checkpoint(teacher_ckpt)['state_dict']
+    teacher = load_local_checkpoint(digits_teacher)['state_dict']
     for key, value in runner.model.teacher.state_dict().items():
         torch.testing.assert_close(value, teacher[key], msg=key)
 
 
-def test_resume_continues_from_last_checkpoint(tmp_path, teacher_ckpt):
-    options = {'model.teacher_ckpt': teacher_ckpt}
+def test_resume_continues_from_last_checkpoint(tmp_path, digits_teacher):
+    options = {'model.teacher_ckpt': digits_teacher}
     train(_iter_cfg('kd_resnet20_resnet8_digits.py', tmp_path, max_iters=2, **options))
     saved = load_local_checkpoint(str(tmp_path / 'iter_2.pth'))
 
@@ -80,8 +81,9 @@ def test_resume_continues_from_last_checkpoint(tmp_path, teacher_ckpt):
     assert os.path.isfile(tmp_path / 'iter_3.pth')
 
 
-def test_evaluate_distilled_student_without_teacher(tmp_path, teacher_ckpt):
-    cfg = _iter_cfg('kd_resnet20_resnet8_digits.py', tmp_path, **{'model.teacher_ckpt': teacher_ckpt})
+def test_evaluate_distilled_student_without_teacher(tmp_path, digits_teacher):
+    cfg = _iter_cfg('kd_resnet20_resnet8_digits.py', tmp_path,
+                    **{'model.teacher_ckpt': digits_teacher})
     runner = train(cfg)
     val_top1 = runner.message_hub.get_scalar('val/accuracy/top1').current()
     # The teacher checkpoint is gone: evaluation must not build or load the teacher.
@@ -95,9 +97,9 @@ def test_evaluate_distilled_student_without_teacher(tmp_path, teacher_ckpt):
     assert evaluate(plain, str(tmp_path / 'iter_2.pth')) == metrics
 
 
-def test_tools_train_then_test_cli(tmp_path, teacher_ckpt):
+def test_tools_train_then_test_cli(tmp_path, digits_teacher):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    common = ['--cfg-options', f'model.teacher_ckpt={teacher_ckpt}', 'log_level=WARNING',
+    common = ['--cfg-options', f'model.teacher_ckpt={digits_teacher}', 'log_level=WARNING',
               'train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
     subprocess.run([sys.executable, 'tools/train.py', 'configs/demo/kd_resnet20_resnet8_digits.py',
                     '--work-dir', str(tmp_path), '--seed', '3', *common],
@@ -117,3 +119,11 @@ def test_tools_train_reports_missing_teacher(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert "teacher checkpoint '/no/such/teacher.pth' does not exist" in result.stderr
+
+
+def test_misspelt_method_argument_is_named(tmp_path, digits_teacher):
+    cfg = _iter_cfg('kd_resnet20_resnet8_digits.py', tmp_path,
+                    **{'model.teacher_ckpt': digits_teacher,
+                       'model.methods.kd.temprature': 2.0})
+    with pytest.raises(TypeError, match='temprature'):
+        train(cfg)
