@@ -28,5 +28,5 @@ def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
     cfg.resume = False
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    load_task_weights(model, checkpoint, owner='student')
+    load_task_weights(model, checkpoint, owner='student', source='CHECKPOINT')
     return runner.test()

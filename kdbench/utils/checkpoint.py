@@ -41,7 +41,8 @@ def extract_state_dict(checkpoint: Mapping, model: nn.Module) -> Dict[str, Tenso
     Accepts an mmengine checkpoint (``state_dict`` key), a DDP-wrapped one (``module.``),
     a Distiller checkpoint (its ``student.`` weights are the task model), or a plain state
     dict of the network a task model wraps (e.g. a torchvision ResNet file loaded into a
-    classifier holding it as ``net``).
+    classifier holding it as ``net``), or the reverse (a classifier or Distiller checkpoint
+    loaded into the bare network, as ``tv_resnet*(weights=PATH)`` does).
     """
     state = dict(checkpoint.get('state_dict', checkpoint))
     if state and all(k.startswith('module.') for k in state):
@@ -54,6 +55,11 @@ def extract_state_dict(checkpoint: Mapping, model: nn.Module) -> Dict[str, Tenso
             prefixed = {f'{child}.{k}': v for k, v in state.items()}
             if set(prefixed) == expected:
                 return prefixed
+        # The reverse: a task model's checkpoint (``net.*``) loaded into the bare network.
+        for head in sorted({k.split('.', 1)[0] for k in state if '.' in k}):
+            stripped = _strip(state, f'{head}.')
+            if set(stripped) == expected:
+                return stripped
     return state
 
 
@@ -63,8 +69,15 @@ def _listed(keys) -> str:
     return ', '.join(keys[:_SHOWN_KEYS]) + more
 
 
-def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher') -> None:
+def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher',
+                      source: str = 'model.teacher_ckpt') -> None:
     """Load a task model's weights strictly from ``path``.
+
+    Args:
+        model: the task model (or bare network) to fill.
+        path: checkpoint file.
+        owner: how the model is called in error messages.
+        source: where the user set ``path`` (a config key or argument), for messages.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -73,9 +86,9 @@ def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher') -> No
     path = os.path.expanduser(path) if path else path
     if not path or not os.path.isfile(path):
         raise FileNotFoundError(
-            f"The {owner} checkpoint '{path}' does not exist. Train the {owner} first "
-            f'(tools/train.py with its config) or set the path in the config '
-            f'(e.g. --cfg-options model.{owner}_ckpt=PATH).')
+            f"The {owner} checkpoint '{path}' does not exist: set {source} to an existing "
+            f'file (e.g. --cfg-options {source}=PATH), or train the {owner} first with '
+            'tools/train.py and its config.')
     checkpoint = load_local_checkpoint(path)
     state = extract_state_dict(checkpoint, model)
     expected = model.state_dict()

@@ -39,6 +39,8 @@ class ImageClassifier(BaseModel):
 
     def forward(self, inputs: Tensor, data_samples: Optional[Dict[str, Tensor]] = None,
                 mode: str = 'tensor'):
+        if mode not in ('tensor', 'loss', 'predict'):
+            raise ValueError(f"Unknown mode '{mode}'; use 'loss', 'predict' or 'tensor'.")
         logits = self.net(inputs)
         if mode == 'tensor':
             return logits
@@ -46,9 +48,7 @@ class ImageClassifier(BaseModel):
         if mode == 'loss':
             return {'loss_cls': F.cross_entropy(logits, labels,
                                                 label_smoothing=self.label_smoothing)}
-        if mode == 'predict':
-            return self.predictions(logits, labels)
-        raise ValueError(f"Unknown mode '{mode}'; use 'loss', 'predict' or 'tensor'.")
+        return self.predictions(logits, labels)
 
     @staticmethod
     def predictions(logits: Tensor, labels: Tensor) -> List[dict]:

@@ -17,7 +17,8 @@ from kdbench.registry import DATASETS
 
 from .transforms import build_pipeline
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.JPEG')
+# What torchvision's decode_image reads (no BMP); matched case-insensitively.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp')
 
 
 class _ClassificationDataset(Dataset):
@@ -117,7 +118,7 @@ class ImageFolderDataset(_ClassificationDataset):
             if os.path.isdir(folder):
                 self.samples += [(os.path.join(folder, f), label)
                                  for f in sorted(os.listdir(folder))
-                                 if f.endswith(IMAGE_EXTENSIONS)]
+                                 if f.lower().endswith(IMAGE_EXTENSIONS)]
         if not self.samples:
             raise FileNotFoundError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under "
                                     f"'{root}/<class>/'.")

@@ -3,12 +3,13 @@
 ``resnet{8,14,20,32,44,56,110}``: widths 16-16-32-64; ``resnet8x4``/``resnet32x4``:
 widths 32-64-128-256 (RepDistiller). Three stages of basic blocks, ``(depth - 2) / 6``
 blocks each; every stage output is post-ReLU, so taps read the features AT and CAT-KD
-distil. Global pooling is a module, so ``pre_logits`` can be tapped.
+distil. Global pooling is a module, so ``pre_logits`` (``[N, C, 1, 1]``) can be tapped.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from kdbench.distill.taps import TapPoint
@@ -67,7 +68,6 @@ class CifarResNet(nn.Module):
             stages.append(nn.Sequential(*layers))
         self.layer1, self.layer2, self.layer3 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
         self.fc = nn.Linear(widths[3], num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -78,14 +78,14 @@ class CifarResNet(nn.Module):
             'stage2': TapPoint('layer2', widths[2], 2),
             'stage3': TapPoint('layer3', widths[3], 4),
             'last_stage': TapPoint('layer3', widths[3], 4),
-            'pre_logits': TapPoint('flatten', widths[3]),
+            'pre_logits': TapPoint('avgpool', widths[3]),
             'logits': TapPoint('fc', num_classes),
         }
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(self.flatten(self.avgpool(x)))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def _register(name: str, depth: int, widths: Sequence[int]) -> None:

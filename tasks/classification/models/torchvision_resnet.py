@@ -23,7 +23,7 @@ def resnet_tap_points(stage_channels: tuple, num_classes: int) -> dict:
               for i, c in enumerate(stage_channels)}
     points.update(stem=TapPoint('maxpool', 64, 4),
                   last_stage=points['stage4'],
-                  pre_logits=TapPoint('avgpool', stage_channels[-1], 32),
+                  pre_logits=TapPoint('avgpool', stage_channels[-1]),
                   logits=TapPoint('fc', num_classes))
     return points
 
@@ -33,7 +33,7 @@ def _build(arch: str, expansion: int, num_classes: int, weights: Optional[str]) 
     if weights is None or os.path.sep in weights or weights.endswith(('.pth', '.pt')):
         model = builder(weights=None, num_classes=num_classes)
         if weights is not None:
-            load_task_weights(model, weights, owner='pretrained backbone')
+            load_task_weights(model, weights, owner='pretrained network', source='net.weights')
     else:
         enum = torchvision.models.get_model_weights(arch)[weights]
         model = builder(weights=enum)

@@ -1,0 +1,334 @@
+"""Every shipped config parses, names registered components and builds its model (with
+small stand-in networks), its data pipeline feeds that model, and recipe values hold."""
+import copy
+import functools
+import glob
+import os
+import re
+
+import pytest
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from PIL import Image
+
+import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
+import tasks.classification  # noqa: F401  (registers networks, datasets, metric)
+from kdbench.apis import load_config
+from kdbench.apis.config import task_model_cfg
+from kdbench.registry import (DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS,
+                              TRANSFORMS)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(ROOT, 'configs')
+ALL = sorted(p for p in glob.glob(os.path.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+             if '_base_' not in os.path.relpath(p, CONFIG_DIR).split(os.sep))
+
+
+def _is_suite(path: str) -> bool:
+    """A suite file (kdbench.apis.suite) lists runs instead of defining a model."""
+    with open(path) as f:
+        return re.search(r'^runs\s*=', f.read(), re.M) is not None
+
+
+SUITES = [p for p in ALL if _is_suite(p)]
+CONFIGS = [p for p in ALL if p not in SUITES]
+IDS = [os.path.relpath(p, CONFIG_DIR) for p in CONFIGS]
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+KD_CIFAR = os.path.join(CONFIG_DIR, 'cls', 'kd_resnet32x4_resnet8x4_cifar100.py')
+AT_CIFAR = os.path.join(CONFIG_DIR, 'cls', 'at_resnet32x4_resnet8x4_cifar100.py')
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed(path: str) -> Config:
+    return Config.fromfile(path)
+
+
+def _config(path: str) -> Config:
+    """A private copy of the parsed config (parsing is cached)."""
+    return copy.deepcopy(_parsed(path))
+
+
+def _plain(cfg) -> dict:
+    return cfg.to_dict() if isinstance(cfg, ConfigDict) else copy.deepcopy(cfg)
+
+
+def _stand_in_task(task: dict) -> dict:
+    """The task model with its network replaced by resnet8 of the same class count."""
+    assert task['type'] == 'ImageClassifier'
+    net = task['net']
+    assert MODELS.get(net['type']) is not None, f"unregistered network {net['type']}"
+    assert 'num_classes' in net
+    return dict(task, net=dict(type='resnet8', num_classes=net['num_classes']))
+
+
+def _stand_in_model(model_cfg, tmp_path) -> dict:
+    """The config's model with small networks; a Distiller gets a written teacher file."""
+    cfg = _plain(model_cfg)
+    assert MODELS.get(cfg['type']) is not None
+    if cfg['type'] != 'Distiller':
+        return _stand_in_task(cfg)
+    assert isinstance(cfg['teacher_ckpt'], str) and cfg['teacher_ckpt']
+    cfg['student'] = _stand_in_task(cfg['student'])
+    cfg['teacher'] = _stand_in_task(cfg['teacher'])
+    assert cfg['student']['net']['num_classes'] == cfg['teacher']['net']['num_classes']
+    torch.manual_seed(1)
+    teacher = MODELS.build(cfg['teacher'])
+    path = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': teacher.state_dict()}, path)
+    cfg['teacher_ckpt'] = str(path)
+    return cfg
+
+
+def _num_classes(model_cfg) -> int:
+    task = model_cfg['student'] if model_cfg['type'] == 'Distiller' else model_cfg
+    return task['net']['num_classes']
+
+
+def test_enough_configs_are_found():
+    assert len(ALL) >= 8
+    assert len(CONFIGS) >= 8
+    assert KD_CIFAR in CONFIGS and AT_CIFAR in CONFIGS
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_config_parses_and_names_registered_components(path):
+    cfg = _config(path)
+    assert cfg.default_scope == 'kdbench'
+    assert 'tasks.classification' in cfg.custom_imports['imports']
+    for loader in LOADERS:
+        dataset = cfg[loader].dataset
+        assert DATASETS.get(dataset.type) is not None, (loader, dataset.type)
+        for transform in dataset.get('pipeline') or []:
+            assert TRANSFORMS.get(transform['type']) is not None, transform
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        assert METRICS.get(cfg[evaluator].type) is not None
+    for name, hook in cfg.default_hooks.items():
+        assert HOOKS.get(hook['type']) is not None, name
+    # A Distiller uses its student's preprocessor unless it sets its own.
+    assert task_model_cfg(cfg.model).data_preprocessor.type == 'ImgDataPreprocessor'
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_config_model_builds_with_stand_in_networks(path, tmp_path):
+    cfg = _config(path)
+    model_cfg = _stand_in_model(cfg.model, tmp_path)
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    assert type(model).__name__ == cfg.model.type
+    preprocessor = model.data_preprocessor
+    assert type(preprocessor).__name__ == 'ImgDataPreprocessor'
+    assert torch.allclose(preprocessor.mean.flatten(),
+                          torch.tensor(task_model_cfg(cfg.model).data_preprocessor.mean))
+
+    k = _num_classes(cfg.model)
+    inputs, labels = torch.randn(2, 3, 16, 16), torch.tensor([0, k - 1])
+    model.train()
+    losses = model(inputs, dict(label=labels), mode='loss')
+    expected = {'loss_cls'}
+    if cfg.model.type == 'Distiller':
+        methods = {n for n, m in cfg.model.methods.items() if m is not None}
+        assert set(model.methods) == methods and methods
+        expected |= {f'loss_{n}' for n in methods}
+        assert model.student_loss_weight == cfg.model.get('student_loss_weight', 1.0)
+    assert set(losses) == expected
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    assert model(inputs).shape == (2, k)
+
+    # The plain task model of the config (what tools/test.py evaluates) builds alone.
+    task = MODELS.build(_stand_in_task(_plain(task_model_cfg(cfg.model))))
+    assert type(task).__name__ == 'ImageClassifier'
+    assert type(task.data_preprocessor).__name__ == 'ImgDataPreprocessor'
+    if cfg.model.type == 'Distiller':
+        task.load_state_dict(model.student.state_dict())
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_config_schedule_builds(path):
+    cfg = _config(path)
+    model = MODELS.build(dict(type='ImageClassifier', net=dict(type='resnet8',
+                                                               num_classes=3)))
+    with DefaultScope.overwrite_default_scope('kdbench'):
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optim_wrapper))
+                      for s in cfg.param_scheduler]
+    assert schedulers
+    assert cfg.train_cfg.max_epochs > 0 and cfg.train_cfg.by_epoch
+
+
+# ---------------------------------------------------------------- data through the model
+
+@pytest.fixture(scope='module')
+def data_roots(tmp_path_factory):
+    """Tiny CIFAR-100 pickles and a tiny image folder, for every dataset with a data_root."""
+    import pickle
+
+    import numpy as np
+    root = tmp_path_factory.mktemp('data')
+    rng = np.random.default_rng(0)
+    cifar = root / 'cifar' / 'cifar-100-python'
+    cifar.mkdir(parents=True)
+    for split in ('train', 'test'):
+        with open(cifar / split, 'wb') as f:
+            pickle.dump({'data': rng.integers(0, 256, (6, 3072), dtype=np.uint8),
+                         'fine_labels': [0, 1, 2, 97, 98, 99],
+                         'coarse_labels': [0] * 6, 'filenames': ['x'] * 6}, f)
+    with open(cifar / 'meta', 'wb') as f:
+        pickle.dump({'fine_label_names': [str(i) for i in range(100)],
+                     'coarse_label_names': [str(i) for i in range(20)]}, f)
+    for split in ('train', 'val'):
+        for cls in ('n01', 'n02'):
+            folder = root / 'folders' / split / cls
+            folder.mkdir(parents=True)
+            for k in range(2):
+                Image.fromarray(rng.integers(0, 256, (40 + k, 50, 3), dtype=np.uint8)).save(
+                    folder / f'{k}.JPEG', format='JPEG')
+    return {'CIFAR100': str(root / 'cifar'), 'ImageFolderDataset': str(root / 'folders')}
+
+
+_DATASETS = {}
+
+
+def _dataset(dataset_cfg: dict, data_roots: dict):
+    """Build a config's dataset on the tiny data (cached: the digits set takes ~1 s)."""
+    cfg = _plain(dataset_cfg)
+    if 'data_root' in cfg:
+        cfg['data_root'] = data_roots[cfg['type']]
+    key = repr(sorted(cfg.items()))
+    if key not in _DATASETS:
+        _DATASETS[key] = DATASETS.build(cfg)
+    return _DATASETS[key]
+
+
+def _expected_side(dataset_cfg) -> int:
+    sizes = [t['size'] for t in dataset_cfg.get('pipeline') or [] if 'size' in t]
+    if sizes and isinstance(sizes[-1], int) and dataset_cfg.pipeline[-1].type != 'Resize':
+        return sizes[-1]
+    return {'CIFAR100': 32}.get(dataset_cfg.type, dataset_cfg.get('size'))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_config_dataloaders_feed_the_model(path, tmp_path, data_roots):
+    cfg = _config(path)
+    model = MODELS.build(_stand_in_model(cfg.model, tmp_path))
+    for loader in LOADERS:
+        loader_cfg = _plain(cfg[loader])
+        side = _expected_side(cfg[loader].dataset)
+        loader_cfg.update(batch_size=2, num_workers=0, persistent_workers=False,
+                          pin_memory=False,
+                          dataset=_dataset(loader_cfg['dataset'], data_roots))
+        with DefaultScope.overwrite_default_scope('kdbench'):
+            dataloader = Runner.build_dataloader(loader_cfg, seed=0)
+        batch = next(iter(dataloader))
+        assert batch['inputs'].dtype == torch.uint8
+        assert batch['inputs'].shape == (2, 3, side, side), loader
+        assert batch['data_samples']['label'].shape == (2,)
+        if loader == 'train_dataloader':
+            model.train()
+            data = model.data_preprocessor(batch, training=True)
+            assert data['inputs'].dtype == torch.float32
+            losses = model(**data, mode='loss')
+            assert all(torch.isfinite(v) for v in losses.values())
+        else:
+            model.eval()
+            preds = model.val_step(batch)
+            assert len(preds) == 2 and preds[0]['pred_score'].shape == (_num_classes(cfg.model),)
+            metric = METRICS.build(cfg[loader.replace('dataloader', 'evaluator')])
+            metric.process(batch, preds)
+            result = metric.evaluate(2)
+            assert 0 <= result['accuracy/top1'] <= result['accuracy/top5'] <= 100
+
+
+# -------------------------------------------------------------------------------- suites
+
+@pytest.mark.parametrize('path', SUITES, ids=[os.path.relpath(p, CONFIG_DIR) for p in SUITES])
+def test_suite_names_existing_configs(path):
+    suite = _config(path)
+    assert 'model' not in suite
+    here = os.path.dirname(path)
+    jobs = [suite.teacher, *suite.runs]
+    assert len({job['name'] for job in jobs}) == len(jobs)
+    assert suite.baseline in [job['name'] for job in suite.runs]
+    for job in jobs:
+        assert os.path.join(here, job['config']) in CONFIGS, job
+    assert _config(os.path.join(here, suite.teacher['config'])).model.type == 'ImageClassifier'
+    assert any(_config(os.path.join(here, j['config'])).model.type == 'Distiller'
+               for j in suite.runs)
+
+
+# ------------------------------------------------------------------------ recipe values
+
+def _configs_using(dataset_type: str):
+    return [p for p in CONFIGS
+            if _parsed(p).train_dataloader.dataset.type == dataset_type]
+
+
+def test_cifar_kd_recipe():
+    model = _config(KD_CIFAR).model
+    assert model.type == 'Distiller'
+    assert model.student_loss_weight == 0.1
+    assert set(model.methods) == {'kd'}
+    assert model.methods.kd.type == 'KD'
+    assert model.methods.kd.temperature == 4
+    assert model.methods.kd.loss_weight == 0.9
+    assert model.student.net == dict(type='resnet8x4', num_classes=100)
+    assert model.teacher.net == dict(type='resnet32x4', num_classes=100)
+
+
+def test_cifar_at_recipe():
+    model = _config(AT_CIFAR).model
+    assert set(model.methods) == {'at'}
+    assert model.methods.at.type == 'AT'
+    assert model.methods.at.loss_weight == 1000
+    assert model.methods.at.p == 2
+    assert model.get('student_loss_weight', 1.0) == 1.0
+
+
+@pytest.mark.parametrize('path', _configs_using('CIFAR100'),
+                         ids=lambda p: os.path.relpath(p, CONFIG_DIR))
+def test_cifar_schedule(path):
+    cfg = _config(path)
+    assert cfg.param_scheduler == [dict(type='MultiStepLR', by_epoch=True,
+                                        milestones=[150, 180, 210], gamma=0.1)]
+    assert cfg.train_cfg.max_epochs == 240
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'SGD' and optimizer.lr == 0.05
+    assert optimizer.weight_decay == 5e-4 and optimizer.momentum == 0.9
+    assert cfg.train_dataloader.batch_size == 64
+    assert [t['type'] for t in cfg.train_dataloader.dataset.pipeline] == \
+        ['RandomCrop', 'RandomHorizontalFlip']
+    assert cfg.train_dataloader.dataset.pipeline[0]['padding'] == 4
+    assert not cfg.val_dataloader.dataset.get('pipeline')
+
+
+@pytest.mark.parametrize('path', _configs_using('ImageFolderDataset'),
+                         ids=lambda p: os.path.relpath(p, CONFIG_DIR))
+def test_imagenet_schedule(path):
+    cfg = _config(path)
+    assert cfg.param_scheduler[0]['milestones'] == [30, 60, 90]
+    assert cfg.train_cfg.max_epochs == 100
+    assert cfg.optim_wrapper.optimizer.lr == 0.2
+    assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
+    assert _num_classes(cfg.model) == 1000
+
+
+@pytest.mark.parametrize('options', [None, 'load_config'])
+def test_swap_kd_for_at_with_one_merge(tmp_path, options):
+    swap = {'model.methods.kd': None, 'model.methods.at.type': 'AT',
+            'model.student_loss_weight': 1.0}
+    if options is None:
+        cfg = _config(KD_CIFAR)
+        cfg.merge_from_dict(swap)
+    else:       # the tools' path: --cfg-options
+        cfg = load_config(KD_CIFAR, swap, work_dir=str(tmp_path))
+    assert cfg.model.methods.kd is None
+    assert cfg.model.methods.at == dict(type='AT')
+    model = MODELS.build(_stand_in_model(cfg.model, tmp_path))
+    assert list(model.methods) == ['at']
+    assert model.student_loss_weight == 1.0
+    assert model.methods['at'].loss_weight == 1000       # AT's default beta
+    losses = model(torch.randn(2, 3, 16, 16), dict(label=torch.tensor([1, 2])), mode='loss')
+    assert set(losses) == {'loss_cls', 'loss_at'}
