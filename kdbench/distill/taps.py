@@ -19,12 +19,15 @@ class TapPoint:
 
     Args:
         module: dotted path of the module inside the task model (``'net.layer3'``).
-        channels: channels of the captured tensor (classes for logits).
+        channels: channels of the captured tensor (classes for logits and classifiers).
         stride: spatial stride w.r.t. the input, ``None`` for non-spatial outputs.
+        param: read this parameter of the module (e.g. ``'weight'`` of the classifier,
+            ``[K, C]``) instead of its output; gradients flow as for any tensor.
     """
     module: str
     channels: int
     stride: Optional[int] = None
+    param: Optional[str] = None
 
     def under(self, prefix: str) -> 'TapPoint':
         """The same point seen from a parent module that holds this one as ``prefix``."""
@@ -55,11 +58,17 @@ def resolve_taps(model: nn.Module, names: Iterable[str], owner: str) -> Dict[str
         if point.module not in modules:
             raise KeyError(f"Tap '{name}' of the {owner} model points at module "
                            f"'{point.module}', which does not exist in {type(model).__name__}.")
+        if point.param is not None and getattr(modules[point.module], point.param,
+                                               None) is None:
+            raise KeyError(f"Tap '{name}' of the {owner} model reads '{point.param}' of "
+                           f"'{point.module}', which has no such tensor.")
     return points
 
 
 class Taps:
     """Context manager capturing the outputs of tap points during one forward pass.
+
+    Parameter taps (``TapPoint.param``) read the module's tensor when the block starts.
 
     Captured tensors are stored as they are (no copy). Reading a tensor that was modified
     in place after it was captured (e.g. by a following ``ReLU(inplace=True)``) raises,
@@ -80,12 +89,16 @@ class Taps:
 
     def __enter__(self) -> 'Taps':
         modules = dict(self.model.named_modules())
+        self._captured.clear()
         by_module: Dict[str, list] = {}
         for name, point in self.points.items():
-            by_module.setdefault(point.module, []).append(name)
+            if point.param is None:
+                by_module.setdefault(point.module, []).append(name)
+            else:
+                tensor = getattr(modules[point.module], point.param)
+                self._captured[name] = (tensor, tensor._version)
         for path, names in by_module.items():
             self._handles.append(modules[path].register_forward_hook(self._hook(names)))
-        self._captured.clear()
         return self
 
     def _hook(self, names: list):

@@ -15,6 +15,8 @@ from torch import Tensor, nn
 from kdbench.distill.taps import TapPoint
 from kdbench.registry import MODELS
 
+from .tap_tables import gap_linear_taps
+
 
 class BasicBlock(nn.Module):
     """3x3-3x3 residual block; the output is ``relu(conv path + shortcut)``."""
@@ -72,15 +74,9 @@ class CifarResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
-        self.tap_points = {
-            'stem': TapPoint('relu', widths[0], 1),
-            'stage1': TapPoint('layer1', widths[1], 1),
-            'stage2': TapPoint('layer2', widths[2], 2),
-            'stage3': TapPoint('layer3', widths[3], 4),
-            'last_stage': TapPoint('layer3', widths[3], 4),
-            'pre_logits': TapPoint('avgpool', widths[3]),
-            'logits': TapPoint('fc', num_classes),
-        }
+        stages = [TapPoint(f'layer{i}', widths[i], 2 ** (i - 1)) for i in (1, 2, 3)]
+        self.tap_points = gap_linear_taps(stages, stages[-1], num_classes,
+                                          stem=TapPoint('relu', widths[0], 1))
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(self.bn1(self.conv1(x)))

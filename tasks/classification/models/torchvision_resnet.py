@@ -16,16 +16,13 @@ from kdbench.distill.taps import TapPoint
 from kdbench.registry import MODELS
 from kdbench.utils.checkpoint import load_task_weights
 
+from .tap_tables import gap_linear_taps
+
 
 def resnet_tap_points(stage_channels: tuple, num_classes: int) -> dict:
     """Tap table of a torchvision ResNet: stages are post-ReLU block outputs."""
-    points = {f'stage{i + 1}': TapPoint(f'layer{i + 1}', c, 4 * 2 ** i)
-              for i, c in enumerate(stage_channels)}
-    points.update(stem=TapPoint('maxpool', 64, 4),
-                  last_stage=points['stage4'],
-                  pre_logits=TapPoint('avgpool', stage_channels[-1]),
-                  logits=TapPoint('fc', num_classes))
-    return points
+    stages = [TapPoint(f'layer{i + 1}', c, 4 * 2 ** i) for i, c in enumerate(stage_channels)]
+    return gap_linear_taps(stages, stages[-1], num_classes, stem=TapPoint('maxpool', 64, 4))
 
 
 def _build(arch: str, expansion: int, num_classes: int, weights: Optional[str]) -> nn.Module:
