@@ -38,10 +38,11 @@ def digits_teacher(tmp_path_factory):
     ('resnet8_digits.py', {'loss_cls'}),
     ('kd_resnet20_resnet8_digits.py', {'loss_cls', 'loss_kd'}),
     ('at_resnet20_resnet8_digits.py', {'loss_cls', 'loss_at'}),
+    ('cat_kd_resnet20_resnet8_digits.py', {'loss_cls', 'loss_cat_kd'}),
 ])
 def test_two_iterations_train_and_validate(tmp_path, digits_teacher, config, losses):
     cfg = _iter_cfg(config, tmp_path, **{'model.teacher_ckpt': digits_teacher}
-                    if config.startswith(('kd', 'at')) else {})
+                    if config.startswith(('kd', 'at', 'cat')) else {})
     runner = train(cfg)
     logged = {k[len('train/'):] for k in runner.message_hub.log_scalars if k.startswith('train/')}
     assert losses <= logged
@@ -127,3 +128,15 @@ def test_misspelt_method_argument_is_named(tmp_path, digits_teacher):
                        'model.methods.kd.temprature': 2.0})
     with pytest.raises(TypeError, match='temprature'):
         train(cfg)
+
+
+def test_cat_only_trains_from_cams_alone(tmp_path, digits_teacher):
+    cfg = _iter_cfg('cat_kd_resnet20_resnet8_digits.py', tmp_path,
+                    **{'model.teacher_ckpt': digits_teacher, 'model.student_loss_weight': 0.0})
+    runner = train(cfg)
+    assert runner.message_hub.get_scalar('train/loss_cls').current() == 0.0
+    assert runner.message_hub.get_scalar('train/loss_cat_kd').current() > 0.0
+    before = load_local_checkpoint(str(tmp_path / 'iter_1.pth'))['state_dict']
+    after = load_local_checkpoint(str(tmp_path / 'iter_2.pth'))['state_dict']
+    assert 'student.net.fc.bias' not in after
+    assert not torch.equal(before['student.net.fc.weight'], after['student.net.fc.weight'])

@@ -1,5 +1,7 @@
 """Pure loss functions of every distillation method (the public functional API)."""
 from .at import at_loss, attention_map
+from .cat_kd import binarize_cams, cat_loss, class_activation_maps, select_cams
 from .kd import kd_loss
 
-__all__ = ['at_loss', 'attention_map', 'kd_loss']
+__all__ = ['at_loss', 'attention_map', 'binarize_cams', 'cat_loss', 'class_activation_maps',
+           'kd_loss', 'select_cams']

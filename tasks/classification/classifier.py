@@ -18,6 +18,8 @@ class ImageClassifier(BaseModel):
         net: config of a registered network (``dict(type='resnet8x4', num_classes=100)``)
             that maps ``[N, 3, H, W]`` to logits ``[N, K]`` and declares ``tap_points``.
         label_smoothing: cross-entropy label smoothing.
+        classifier_bias: keep the bias of the linear classifier (tap ``classifier``);
+            ``False`` removes it, as CAT-KD's official code trains its students.
         data_preprocessor: normalisation of the uint8 input batch.
 
     Modes: ``tensor`` -> logits ``[N, K]``; ``loss`` -> ``{'loss_cls'}``; ``predict`` ->
@@ -25,13 +27,16 @@ class ImageClassifier(BaseModel):
     seen from here (``net.<module>``).
     """
 
-    def __init__(self, net: dict, label_smoothing: float = 0.0,
+    def __init__(self, net: dict, label_smoothing: float = 0.0, classifier_bias: bool = True,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.net = MODELS.build(net)
         self.label_smoothing = label_smoothing
         self.tap_points = {name: point.under('net')
                            for name, point in self.net.tap_points.items()}
+        if not classifier_bias:
+            self.get_submodule(self.tap_points['classifier'].module).register_parameter(
+                'bias', None)
 
     @property
     def num_classes(self) -> int:

@@ -122,9 +122,7 @@ class ImageFolderDataset(_ClassificationDataset):
         if not self.samples:
             raise FileNotFoundError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under "
                                     f"'{root}/<class>/'.")
-
-    def __len__(self) -> int:
-        return len(self.samples)
+        self.labels = np.array([label for _, label in self.samples], dtype=np.int64)
 
     def load(self, index: int) -> Tuple[Tensor, int]:
         path, label = self.samples[index]
@@ -177,3 +175,34 @@ class DigitsDataset(_ClassificationDataset):
                                                  align_corners=False)
         self.images = (images.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)
         self.labels = digits.target[keep].astype(np.int64)
+
+
+@DATASETS.register_module()
+class ClassSubsetDataset(Dataset):
+    """Training-set reduction (CAT-KD, Fig. 4/7): the first ``num_classes`` classes and,
+    of each, the first ``int(count * fraction)`` images in dataset order.
+
+    Args:
+        dataset: config of the dataset to reduce (it must expose ``labels``).
+        num_classes: keep classes ``0 .. num_classes - 1``.
+        fraction: share of each kept class's images (500 per class on CIFAR-100).
+    """
+
+    def __init__(self, dataset: dict, num_classes: int, fraction: float = 1.0):
+        self.dataset = DATASETS.build(dataset)
+        labels = np.asarray(self.dataset.labels)
+        if not 0 < fraction <= 1 or not 0 < num_classes <= len(self.dataset.metainfo['classes']):
+            raise ValueError(f'ClassSubsetDataset: fraction must be in (0, 1] and num_classes in '
+                             f"[1, {len(self.dataset.metainfo['classes'])}], got {fraction} and "
+                             f'{num_classes}.')
+        keep = [np.flatnonzero(labels == c) for c in range(num_classes)]
+        self.indices = np.sort(np.concatenate([idx[:int(len(idx) * fraction)] for idx in keep]))
+        self.labels = labels[self.indices]
+        self.metainfo = dict(self.dataset.metainfo, reduced_to_classes=num_classes,
+                             reduced_fraction=fraction)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Dict:
+        return self.dataset[int(self.indices[index])]
