@@ -197,6 +197,10 @@ def _dataset(dataset_cfg: dict, data_roots: dict):
     cfg = _plain(dataset_cfg)
     if 'data_root' in cfg:
         cfg['data_root'] = data_roots[cfg['type']]
+    if 'dataset' in cfg:          # a wrapper (e.g. ClassSubsetDataset): its inner dataset
+        cfg['dataset'] = _plain(cfg['dataset'])
+        if 'data_root' in cfg['dataset']:
+            cfg['dataset']['data_root'] = data_roots[cfg['dataset']['type']]
     key = repr(sorted(cfg.items()))
     if key not in _DATASETS:
         _DATASETS[key] = DATASETS.build(cfg)
@@ -204,6 +208,8 @@ def _dataset(dataset_cfg: dict, data_roots: dict):
 
 
 def _expected_side(dataset_cfg) -> int:
+    if 'dataset' in dataset_cfg:
+        return _expected_side(dataset_cfg.dataset)
     sizes = [t['size'] for t in dataset_cfg.get('pipeline') or [] if 'size' in t]
     if sizes and isinstance(sizes[-1], int) and dataset_cfg.pipeline[-1].type != 'Resize':
         return sizes[-1]
@@ -291,16 +297,20 @@ def test_cifar_at_recipe():
                          ids=lambda p: os.path.relpath(p, CONFIG_DIR))
 def test_cifar_schedule(path):
     cfg = _config(path)
+    student = cfg.model.get('student', cfg.model).net.type
+    # lr 0.01 for ShuffleNet/MobileNet students (REFERENCE §3), else 0.05.
+    lr = 0.01 if student.startswith(('shufflenet', 'mobilenet')) else 0.05
     assert cfg.param_scheduler == [dict(type='MultiStepLR', by_epoch=True,
                                         milestones=[150, 180, 210], gamma=0.1)]
     assert cfg.train_cfg.max_epochs == 240
     optimizer = cfg.optim_wrapper.optimizer
-    assert optimizer.type == 'SGD' and optimizer.lr == 0.05
+    assert optimizer.type == 'SGD' and optimizer.lr == lr
     assert optimizer.weight_decay == 5e-4 and optimizer.momentum == 0.9
     assert cfg.train_dataloader.batch_size == 64
-    assert [t['type'] for t in cfg.train_dataloader.dataset.pipeline] == \
-        ['RandomCrop', 'RandomHorizontalFlip']
-    assert cfg.train_dataloader.dataset.pipeline[0]['padding'] == 4
+    train_set = cfg.train_dataloader.dataset
+    train_set = train_set.get('dataset', train_set)      # unwrap ClassSubsetDataset
+    assert [t['type'] for t in train_set.pipeline] == ['RandomCrop', 'RandomHorizontalFlip']
+    assert train_set.pipeline[0]['padding'] == 4
     assert not cfg.val_dataloader.dataset.get('pipeline')
 
 
@@ -332,3 +342,35 @@ def test_swap_kd_for_at_with_one_merge(tmp_path, options):
     assert model.methods['at'].loss_weight == 1000       # AT's default beta
     losses = model(torch.randn(2, 3, 16, 16), dict(label=torch.tensor([1, 2])), mode='loss')
     assert set(losses) == {'loss_cls', 'loss_at'}
+
+
+# REFERENCE §3 per-pair table: (teacher, student) -> (beta, resolution, normalize, lr).
+CAT_KD_PAIRS = {
+    ('resnet56', 'resnet20'): (0.7, 2, False, 0.05),
+    ('resnet110', 'resnet32'): (1.8, 2, False, 0.05),
+    ('resnet32x4', 'resnet8x4'): (15, 2, False, 0.05),
+    ('wrn_40_2', 'wrn_16_2'): (12, 2, False, 0.05),
+    ('wrn_40_2', 'wrn_40_1'): (1.5, 2, False, 0.05),
+    ('vgg13', 'vgg8'): (4.5, 2, False, 0.05),
+    ('resnet32x4', 'shufflenetv1'): (600, 4, True, 0.01),
+    ('resnet32x4', 'shufflenetv2'): (600, 4, True, 0.01),
+    ('wrn_40_2', 'shufflenetv1'): (80, 4, True, 0.01),
+    ('vgg13', 'mobilenetv2_cifar'): (15, 2, True, 0.01),
+    ('resnet50_cifar', 'mobilenetv2_cifar'): (40, 2, True, 0.01),
+    ('tv_resnet34', 'tv_resnet18'): (0.5, 2, False, 0.2),
+    ('tv_resnet50', 'mobilenetv1'): (10, 2, True, 0.2),
+}
+
+
+def test_cat_kd_configs_follow_the_per_pair_table():
+    found = {}
+    for path in glob.glob(os.path.join(CONFIG_DIR, 'cls', 'cat_kd_*.py')):
+        model = _config(path).model
+        pair = (model.teacher.net.type, model.student.net.type)
+        method = model.methods.cat_kd
+        found[pair] = (method.beta, method.resolution, method.normalize,
+                       _config(path).optim_wrapper.optimizer.lr)
+        assert method.type == 'CATKD' and not method.get('binarize', False)
+        assert model.student.classifier_bias is False
+        assert model.get('student_loss_weight', 1.0) == 1.0
+    assert found == CAT_KD_PAIRS

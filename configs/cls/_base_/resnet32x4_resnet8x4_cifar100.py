@@ -5,5 +5,5 @@ model = dict(
     _delete_=True, type='Distiller',
     student={{_base_.model}},
     teacher=dict(type='ImageClassifier', net=dict(type='resnet32x4', num_classes=100)),
-    teacher_ckpt='checkpoints/cifar100_resnet32x4.pth',
+    teacher_ckpt='checkpoints/cifar100/resnet32x4.pth',
     methods=dict())

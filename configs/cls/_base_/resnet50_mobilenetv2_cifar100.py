@@ -1,0 +1,9 @@
+# Pair resnet50_cifar -> mobilenetv2_cifar on cifar100: the student baseline plus the teacher.
+# Leaf configs add `methods` (and the recipe's CE weight).
+_base_ = ['../mobilenetv2_cifar100.py']
+model = dict(
+    _delete_=True, type='Distiller',
+    student={{_base_.model}},
+    teacher=dict(type='ImageClassifier', net=dict(type='resnet50_cifar', num_classes=100)),
+    teacher_ckpt='checkpoints/cifar100/resnet50.pth',
+    methods=dict())

@@ -1,0 +1,7 @@
+# CAT-KD vgg13 -> vgg8, CIFAR-100 (REFERENCE §3 per-pair table: beta 4.5, r 2,
+# normalize False, lr 0.05). Paper (CAT-KD, CVPR 2023, Table 2/3): 74.65 top-1.
+# Bias-free student classifier and CE weight 1, as in the official code.
+_base_ = ['./_base_/vgg13_vgg8_cifar100.py']
+model = dict(student=dict(classifier_bias=False),
+             methods=dict(cat_kd=dict(type='CATKD', beta=4.5, resolution=2,
+                                      normalize=False)))

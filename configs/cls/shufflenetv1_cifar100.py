@@ -1,0 +1,7 @@
+# Student baseline: CIFAR shufflenetv1 on CIFAR-100 (REFERENCE §6: 70.50 top-1).
+_base_ = ['../_base_/datasets/cifar100.py', '../_base_/schedules/cifar100_240e.py',
+          '../_base_/default_runtime.py']
+model = dict(type='ImageClassifier', net=dict(type='shufflenetv1', num_classes=100),
+             data_preprocessor={{_base_.data_preprocessor}})
+# lr 0.01 for ShuffleNet/MobileNet students (CAT-KD paper §4.1, RepDistiller).
+optim_wrapper = dict(optimizer=dict(lr=0.01))
