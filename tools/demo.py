@@ -1,4 +1,4 @@
-"""The embedded demo: teacher, baseline student, KD and AT students on data that ships
+"""The embedded demo: teacher, baseline student, KD, AT and CAT-KD students on data that ships
 with scikit-learn; prints a results table. No download, no GPU.
 
     python tools/demo.py [--suite configs/demo/suite.py] [--work-dir work_dirs/demo]
