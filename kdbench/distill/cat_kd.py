@@ -13,6 +13,10 @@ resolution (``binarize``: 1 where the CAM exceeds its mean absolute value over H
 The mean runs over ``N*K*r*r``. CAT-KD trains with ``CE_weight * CE + CAT`` and no logit
 KD; the CE weight is the Distiller's ``student_loss_weight`` (0 = the paper's CAT-only).
 
+On segmentation the per-class logit maps before upsampling already are class attention
+maps (``K`` channels, stride 4 for DeepLabV3+): ``taps=('logits',)`` reads them directly
+(the conv bias is included there; no anchor project offers this variant).
+
 Partial transfer keeps, per sample, the ``num_cams`` classes with the highest
 (``strategy='top'``) or lowest (``'bottom'``) scores of the converted teacher
 (``GAP(CAM_t)``, i.e. logits without the FC bias).
@@ -105,16 +109,18 @@ class CATKD(DistillMethod):
         binarize: binarise the teacher's CAMs before pooling.
         num_cams: transfer only this many classes per sample (``None``: all).
         strategy: ``'top'`` or ``'bottom'`` classes of the teacher for partial transfer.
-        taps: the pre-pooling feature and the classifier-weight taps.
+        taps: the pre-pooling feature and the classifier-weight taps, or one tap whose
+            output already is the class maps ``[N, K, H, W]`` (dense logits).
     """
 
     def __init__(self, beta: float = 50.0, resolution: int = 2, normalize: bool = True,
                  binarize: bool = False, num_cams: Optional[int] = None, strategy: str = 'top',
                  taps: Sequence[str] = ('pre_pool', 'classifier')):
         super().__init__(taps, loss_weight=beta)
-        if len(self.taps) != 2:
+        if len(self.taps) not in (1, 2):
             raise ValueError('CATKD reads two taps (feature before pooling, classifier '
-                             f'weight), got taps={self.taps}.')
+                             'weight) or one tap of class maps (dense logits), got '
+                             f'taps={self.taps}.')
         if strategy not in STRATEGIES:
             raise ValueError(f"CATKD strategy must be one of {STRATEGIES}, got '{strategy}'.")
         if resolution < 1:
@@ -123,9 +129,9 @@ class CATKD(DistillMethod):
         self.num_cams, self.strategy = num_cams, strategy
 
     def bind(self, student_points, teacher_points) -> None:
-        feat, classifier = self.taps
+        classifier = self.taps[-1]
         for owner, points in (('student', student_points), ('teacher', teacher_points)):
-            if points[classifier].param is None:
+            if len(self.taps) == 2 and points[classifier].param is None:
                 raise ValueError(f"CATKD: the {owner}'s '{classifier}' tap must read the "
                                  "classifier's weight (a GAP-linear head).")
         if student_points[classifier].channels != teacher_points[classifier].channels:
@@ -133,11 +139,16 @@ class CATKD(DistillMethod):
                              f'classes but the teacher has {teacher_points[classifier].channels}'
                              '; CAMs are compared class by class, so both must match.')
 
+    def cams(self, tapped: Dict[str, Tensor]) -> Tensor:
+        """Class activation maps ``[N, K, H, W]`` from one model's tapped tensors."""
+        if len(self.taps) == 1:
+            return tapped[self.taps[0]]
+        feat, classifier = self.taps
+        return class_activation_maps(tapped[feat], tapped[classifier])
+
     def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
                 data_samples: Optional[Any] = None) -> Dict[str, Tensor]:
-        feat, classifier = self.taps
-        student_cams = class_activation_maps(student[feat], student[classifier])
-        teacher_cams = class_activation_maps(teacher[feat], teacher[classifier])
+        student_cams, teacher_cams = self.cams(student), self.cams(teacher)
         if self.num_cams is not None:
             keep = select_cams(teacher_cams.mean(dim=(2, 3)), self.num_cams, self.strategy)
             index = keep[:, :, None, None]

@@ -1,4 +1,4 @@
 """Evaluation helpers shared by the task plugins."""
-from .functional import topk_accuracy, topk_correct
+from .functional import confusion_matrix, iou_from_confusion, topk_accuracy, topk_correct
 
-__all__ = ['topk_accuracy', 'topk_correct']
+__all__ = ['confusion_matrix', 'iou_from_confusion', 'topk_accuracy', 'topk_correct']

@@ -89,8 +89,14 @@ def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher',
             f"The {owner} checkpoint '{path}' does not exist: set {source} to an existing "
             f'file (e.g. --cfg-options {source}=PATH), or train the {owner} first with '
             'tools/train.py and its config.')
-    checkpoint = load_local_checkpoint(path)
-    state = extract_state_dict(checkpoint, model)
+    state = extract_state_dict(load_local_checkpoint(path), model)
+    load_state_strictly(model, state, path, owner)
+
+
+def load_state_strictly(model: nn.Module, state: Mapping[str, Tensor], path: str,
+                        owner: str) -> None:
+    """``model.load_state_dict(state, strict=True)`` with missing, unexpected and
+    shape-mismatched keys listed by name in one clear error naming ``path``."""
     expected = model.state_dict()
     missing = set(expected) - set(state)
     unexpected = set(state) - set(expected)

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from kdbench.evaluation.functional import topk_accuracy, topk_correct
+from kdbench.evaluation.functional import (confusion_matrix, iou_from_confusion,
+                                           topk_accuracy, topk_correct)
 
 # 4 samples, 3 classes; rank of the label among the scores:
 #   s0 label 1: scores (.1, .7, .2) -> rank 1
@@ -55,3 +56,42 @@ def test_shape_mismatch_raises_value_error(logits_shape, target_shape):
     with pytest.raises(ValueError) as info:
         topk_accuracy(torch.randn(*logits_shape), torch.zeros(target_shape, dtype=torch.long))
     assert str(logits_shape) in str(info.value) and str(target_shape) in str(info.value)
+
+
+# ----------------------------------------------------------------------------- segmentation
+
+def test_confusion_matrix_hand_computed_rows_are_ground_truth():
+    target = torch.tensor([[0, 0, 1], [2, 255, 1]])
+    pred = torch.tensor([[0, 1, 1], [2, 0, 0]])
+    # counted pixels (gt, pred): (0,0) (0,1) (1,1) (2,2) (1,0); the 255 pixel is skipped.
+    assert confusion_matrix(pred, target, 3).tolist() == [[1, 1, 0],
+                                                          [1, 1, 0],
+                                                          [0, 0, 1]]
+    assert confusion_matrix(pred, target, 3).dtype == torch.int64
+
+
+def test_confusion_matrix_skips_targets_outside_the_classes_and_checks_predictions():
+    target = torch.tensor([0, 5, 1])
+    assert confusion_matrix(torch.tensor([0, 0, 1]), target, 2).sum() == 2
+    with pytest.raises(ValueError, match=r'predicted class 3 is outside \[0, 2\)'):
+        confusion_matrix(torch.tensor([0, 0, 3]), target, 2)
+    with pytest.raises(ValueError, match='same shape'):
+        confusion_matrix(torch.zeros(2, 3), torch.zeros(3, 2), 2)
+
+
+def test_iou_from_confusion_hand_computed_with_absent_class():
+    # class 0: hits 3, gt 4, pred 3 -> 3 / 4; class 1: hits 1, gt 1, pred 2 -> 1 / 2;
+    # class 2: absent from ground truth and prediction -> NaN, left out of the mean.
+    cm = torch.tensor([[3, 1, 0], [0, 1, 0], [0, 0, 0]])
+    iou, miou = iou_from_confusion(cm)
+    assert iou[:2].tolist() == pytest.approx([0.75, 0.5])
+    assert torch.isnan(iou[2])
+    assert miou == pytest.approx(0.625)
+    # A class predicted but never in the ground truth counts with IoU 0.
+    iou, miou = iou_from_confusion(torch.tensor([[2, 1], [0, 0]]))
+    assert iou.tolist() == pytest.approx([2 / 3, 0.0]) and miou == pytest.approx(1 / 3)
+
+
+def test_iou_from_confusion_rejects_non_square():
+    with pytest.raises(ValueError, match=r'\[K, K\]'):
+        iou_from_confusion(torch.zeros(2, 3))

@@ -1,0 +1,9 @@
+"""Segmentation task plugin: VOC aug and COCOStuff-10k datasets, albumentations pipelines,
+DeepLabV3+ (segmentation-models-pytorch) with a tap table, and the mIoU metric.
+
+Importing it registers everything into kdbench's registries (configs do so through
+``custom_imports = dict(imports=['tasks.segmentation'])``).
+"""
+from . import metrics, segmentor  # noqa: F401
+
+__all__ = ["metrics", "segmentor"]

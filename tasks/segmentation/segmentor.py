@@ -1,0 +1,155 @@
+"""DeepLabV3+ (segmentation-models-pytorch) as a kdbench task model with a tap table."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, List, Optional
+
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from kdbench.distill.taps import TapPoint
+from kdbench.registry import MODELS
+from kdbench.utils.checkpoint import (extract_state_dict, load_local_checkpoint,
+                                      load_state_strictly)
+
+#: Module of each encoder stage ``stage1..stage5`` (smp's features f1..f5) per encoder family.
+ENCODER_STAGES = {
+    'resnet': ('relu', 'layer1', 'layer2', 'layer3', 'layer4'),
+    'mobilenet_v2': ('features.1', 'features.3', 'features.6', 'features.13', 'features.18'),
+}
+#: Classifier weights of ImageNet checkpoints, absent from smp encoders.
+_HEAD_KEY = re.compile(r'^(.*\.)?(fc|classifier)\.')
+SIZE_DIVISOR = 16
+
+
+def _encoder_family(name: str) -> str:
+    family = 'resnet' if re.fullmatch(r'resnet\d+', name) else name
+    if family not in ENCODER_STAGES:
+        raise ValueError(f"Unsupported encoder '{name}' for DeepLabV3Plus; supported: "
+                         'resnet18/34/50/101/152, mobilenet_v2.')
+    return family
+
+
+def segmentation_taps(net: nn.Module, encoder: str, num_classes: int,
+                      output_stride: int) -> Dict[str, TapPoint]:
+    """Tap table of an smp DeepLabV3+ network.
+
+    ``stage1..stage5``: the encoder features smp passes on (strides 2, 4, 8, 16,
+    ``output_stride``), ``last_stage`` = ``stage5`` (the default for feature methods);
+    ``aspp``: the ASPP output (256 ch, stride ``output_stride``); ``decoder``: the fused
+    decoder feature (256 ch, stride 4, after ReLU); ``decoder_pre_relu``: the same before
+    its ReLU (the official TaT-seg tap); ``logits``: the class maps before upsampling
+    (``K`` ch, stride 4), which CAT-KD uses as class attention maps.
+    """
+    channels = net.encoder.out_channels[1:]
+    strides = (2, 4, 8, min(16, output_stride), output_stride)
+    stages = [TapPoint(f'encoder.{m}', c, s)
+              for m, c, s in zip(ENCODER_STAGES[_encoder_family(encoder)], channels, strides)]
+    points = {f'stage{i}': p for i, p in enumerate(stages, 1)}
+    points.update(last_stage=stages[-1],
+                  aspp=TapPoint('decoder.aspp', 256, output_stride),
+                  decoder=TapPoint('decoder.block2', 256, 4),
+                  decoder_pre_relu=TapPoint('decoder.block2.1', 256, 4),
+                  logits=TapPoint('segmentation_head.0', num_classes, 4))
+    return points
+
+
+def load_encoder_weights(encoder: nn.Module, path: str) -> None:
+    """Load ImageNet weights into an smp encoder from a local file.
+
+    Accepts torchvision state dicts (``resnet18-f37072fd.pth``, ``mobilenet_v2-*.pth``)
+    and kdbench classifier checkpoints of the same torchvision architecture; their
+    classifier (``fc.*`` / ``classifier.*``) is dropped, everything else must match.
+    """
+    path = os.path.expanduser(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"Encoder checkpoint '{path}' does not exist: set encoder_ckpt of the model "
+            'config to a local ImageNet state dict (e.g. torchvision resnet18-f37072fd.pth '
+            'under checkpoints/), or to None to start from random weights.')
+    checkpoint = load_local_checkpoint(path)
+    state = checkpoint.get('state_dict', checkpoint)
+    state = {k: v for k, v in state.items() if not _HEAD_KEY.match(k)}
+    load_state_strictly(encoder, extract_state_dict(state, encoder), path, 'encoder')
+
+
+@MODELS.register_module()
+class DeepLabV3PlusSegmentor(BaseModel):
+    """DeepLabV3+ from segmentation-models-pytorch, trained with pixel cross-entropy.
+
+    smp needs H and W divisible by 16: inputs are zero-padded at the bottom/right to the
+    next multiple and the logits cropped back, so predictions cover the image exactly.
+
+    Args:
+        encoder: ``'resnet18'``, ``'resnet101'``, ``'mobilenet_v2'``, ... (smp names).
+        num_classes: ``K``.
+        output_stride: 16 (paper protocol) or 8.
+        encoder_ckpt: optional local ImageNet checkpoint of the encoder (see
+            :func:`load_encoder_weights`); no download ever happens.
+        ignore_index: label excluded from the loss and the metric.
+        data_preprocessor: normalisation of the uint8 batch (ImageNet mean/std).
+
+    Modes: ``tensor`` -> logits ``[N, K, H, W]``; ``loss`` -> ``{'loss_seg'}`` (labels
+    ``[N, H, W]`` in ``data_samples['label']``); ``predict`` -> one
+    ``dict(pred_sem_seg=[H, W], gt_sem_seg=[H, W], num_classes=K)`` per image.
+    """
+
+    def __init__(self, encoder: str = 'resnet18', num_classes: int = 21,
+                 output_stride: int = 16, encoder_ckpt: Optional[str] = None,
+                 ignore_index: int = 255, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        import segmentation_models_pytorch as smp
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        _encoder_family(encoder)
+        self.net = smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=None,
+                                     encoder_output_stride=output_stride, classes=num_classes)
+        if encoder_ckpt:
+            load_encoder_weights(self.net.encoder, encoder_ckpt)
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.tap_points = {name: point.under('net') for name, point in
+                           segmentation_taps(self.net, encoder, num_classes,
+                                             output_stride).items()}
+
+    def logits(self, inputs: Tensor) -> Tensor:
+        """``[N, 3, H, W]`` -> ``[N, K, H, W]`` for any H, W (padded to a multiple of 16)."""
+        height, width = inputs.shape[-2:]
+        pad = (-width % SIZE_DIVISOR, -height % SIZE_DIVISOR)
+        if any(pad):
+            inputs = F.pad(inputs, (0, pad[0], 0, pad[1]))
+        return self.net(inputs)[..., :height, :width]
+
+    def forward(self, inputs: Tensor, data_samples: Optional[Dict[str, Tensor]] = None,
+                mode: str = 'tensor'):
+        if mode not in ('tensor', 'loss', 'predict'):
+            raise ValueError(f"Unknown mode '{mode}'; use 'loss', 'predict' or 'tensor'.")
+        logits = self.logits(inputs)
+        if mode == 'tensor':
+            return logits
+        labels = data_samples['label']
+        if labels.shape[-2:] != logits.shape[-2:]:
+            raise ValueError(f'Label maps {tuple(labels.shape)} do not match the images '
+                             f'{tuple(inputs.shape)}; the pipeline must transform both alike.')
+        if mode == 'loss':
+            return {'loss_seg': self.pixel_loss(logits, labels)}
+        return self.predictions(logits, labels)
+
+    def pixel_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Cross-entropy ``[N, K, H, W]`` vs ``[N, H, W]``, mean over the pixels not
+        labelled ``ignore_index`` (0 for a batch without any)."""
+        labels = labels.long()
+        try:
+            total = F.cross_entropy(logits, labels, ignore_index=self.ignore_index,
+                                    reduction='sum')
+        except (IndexError, RuntimeError) as err:
+            raise ValueError(f'Labels outside [0, {self.num_classes}) other than '
+                             f'{self.ignore_index} (found max {int(labels.max())}): the '
+                             "model's num_classes must match the dataset's classes.") from err
+        return total / (labels != self.ignore_index).sum().clamp(min=1)
+
+    def predictions(self, logits: Tensor, labels: Tensor) -> List[dict]:
+        """Per-image outputs for the evaluator."""
+        preds = logits.argmax(1)
+        return [dict(pred_sem_seg=p, gt_sem_seg=t, num_classes=self.num_classes)
+                for p, t in zip(preds.detach(), labels)]

@@ -1,0 +1,112 @@
+"""DeepLabV3+ task model: shapes at any size, tap table, loss, predictions, encoder weights."""
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+import tasks.segmentation  # noqa: F401  (registers the segmentor)
+from kdbench.distill.taps import Taps
+from kdbench.registry import MODELS
+
+
+def _segmentor(encoder='resnet18', num_classes=5, **kwargs):
+    torch.manual_seed(0)
+    return MODELS.build(dict(type='DeepLabV3PlusSegmentor', encoder=encoder,
+                             num_classes=num_classes, **kwargs)).eval()
+
+
+@pytest.fixture(scope='module')
+def r18():
+    return _segmentor('resnet18')
+
+
+def test_logits_cover_sizes_not_divisible_by_16(r18):
+    x = torch.randn(2, 3, 50, 70)
+    logits = r18(x)
+    assert logits.shape == (2, 5, 50, 70)
+    # The image is padded at the bottom/right; the top-left crop of the padded run is it.
+    padded = F.pad(x, (0, 10, 0, 14))
+    with torch.no_grad():
+        assert torch.allclose(logits, r18.net(padded)[..., :50, :70], atol=1e-5)
+
+
+@pytest.mark.parametrize('encoder, channels', [
+    ('resnet18', (64, 64, 128, 256, 512)),
+    ('mobilenet_v2', (16, 24, 32, 96, 1280)),
+])
+def test_tap_table_matches_captured_tensors(encoder, channels):
+    model = _segmentor(encoder)
+    points = model.tap_points
+    assert points['last_stage'] == points['stage5']
+    with torch.no_grad(), Taps(model, points) as taps:
+        model(torch.randn(1, 3, 64, 96))
+    for name, point in points.items():
+        feat = taps[name]
+        assert feat.shape[1] == point.channels, name
+        assert feat.shape[2:] == (64 // point.stride, 96 // point.stride), name
+    assert tuple(points[f'stage{i}'].channels for i in range(1, 6)) == channels
+    assert (points['decoder'].channels, points['decoder'].stride) == (256, 4)
+    assert (points['logits'].channels, points['logits'].stride) == (5, 4)
+    # decoder_pre_relu is the BN output the decoder's ReLU turns into the decoder feature.
+    assert torch.equal(taps['decoder'], taps['decoder_pre_relu'].relu())
+
+
+def test_resnet101_teacher_last_stage_is_2048_channels_at_stride_16():
+    model = _segmentor('resnet101', num_classes=21)
+    point = model.tap_points['last_stage']
+    assert (point.module, point.channels, point.stride) == ('net.encoder.layer4', 2048, 16)
+
+
+def test_loss_ignores_255_and_matches_cross_entropy(r18):
+    x = torch.randn(2, 3, 32, 32)
+    labels = torch.randint(0, 5, (2, 32, 32))
+    labels[0, :10] = 255
+    loss = r18(x, dict(label=labels), mode='loss')['loss_seg']
+    expected = F.cross_entropy(r18(x), labels, ignore_index=255)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    everything_ignored = torch.full_like(labels, 255)
+    assert r18(x, dict(label=everything_ignored), mode='loss')['loss_seg'].item() == 0
+
+
+def test_predictions_per_image(r18):
+    x = torch.randn(2, 3, 40, 24)
+    labels = torch.randint(0, 5, (2, 40, 24))
+    out = r18(x, dict(label=labels), mode='predict')
+    assert len(out) == 2
+    assert torch.equal(out[1]['pred_sem_seg'], r18(x)[1].argmax(0))
+    assert torch.equal(out[1]['gt_sem_seg'], labels[1]) and out[1]['num_classes'] == 5
+
+
+def test_bad_labels_give_clear_errors(r18):
+    x = torch.randn(1, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"Labels outside \[0, 5\).*num_classes"):
+        r18(x, dict(label=torch.full((1, 32, 32), 9)), mode='loss')
+    with pytest.raises(ValueError, match='do not match the images'):
+        r18(x, dict(label=torch.zeros(1, 16, 32, dtype=torch.long)), mode='loss')
+    with pytest.raises(ValueError, match="Unsupported encoder 'vgg16'"):
+        _segmentor('vgg16')
+
+
+@pytest.mark.parametrize('encoder, builder', [
+    ('resnet18', torchvision.models.resnet18),
+    ('mobilenet_v2', torchvision.models.mobilenet_v2),
+])
+def test_encoder_loads_torchvision_imagenet_state_dict(tmp_path, encoder, builder):
+    torch.manual_seed(3)
+    reference = builder(weights=None)
+    path = tmp_path / f'{encoder}.pth'
+    torch.save(reference.state_dict(), path)      # the format torchvision's weights files use
+    model = _segmentor(encoder, encoder_ckpt=str(path))
+    encoder_state = model.net.encoder.state_dict()
+    for key, value in reference.state_dict().items():
+        if not key.startswith(('fc.', 'classifier.')):
+            assert torch.equal(encoder_state[key], value), key
+
+
+def test_encoder_checkpoint_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.pth.*encoder_ckpt'):
+        _segmentor(encoder_ckpt=str(tmp_path / 'missing.pth'))
+    path = tmp_path / 'resnet34.pth'
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), path)
+    with pytest.raises(RuntimeError, match='resnet34.pth.*unexpected keys: layer1.2'):
+        _segmentor('resnet18', encoder_ckpt=str(path))
