@@ -27,23 +27,31 @@ ALL = sorted(p for p in glob.glob(os.path.join(CONFIG_DIR, '**', '*.py'), recurs
              if '_base_' not in os.path.relpath(p, CONFIG_DIR).split(os.sep))
 
 
+@functools.lru_cache(maxsize=None)
+def _parsed(path: str) -> Config:
+    return Config.fromfile(path)
+
+
 def _is_suite(path: str) -> bool:
     """A suite file (kdbench.apis.suite) lists runs instead of defining a model."""
     with open(path) as f:
         return re.search(r'^runs\s*=', f.read(), re.M) is not None
 
 
+def _task(path: str) -> str:
+    """The task plugin a config loads (``tasks.<task>`` in its custom_imports)."""
+    imports = [i for i in _parsed(path).custom_imports['imports'] if i.startswith('tasks.')]
+    assert len(imports) == 1, (path, imports)
+    return imports[0]
+
+
 SUITES = [p for p in ALL if _is_suite(p)]
-CONFIGS = [p for p in ALL if p not in SUITES]
+# Segmentation configs are checked by tests/segmentation/test_seg_configs.py.
+CONFIGS = [p for p in ALL if p not in SUITES and _task(p) == 'tasks.classification']
 IDS = [os.path.relpath(p, CONFIG_DIR) for p in CONFIGS]
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 KD_CIFAR = os.path.join(CONFIG_DIR, 'cls', 'kd_resnet32x4_resnet8x4_cifar100.py')
 AT_CIFAR = os.path.join(CONFIG_DIR, 'cls', 'at_resnet32x4_resnet8x4_cifar100.py')
-
-
-@functools.lru_cache(maxsize=None)
-def _parsed(path: str) -> Config:
-    return Config.fromfile(path)
 
 
 def _config(path: str) -> Config:
@@ -90,6 +98,9 @@ def _num_classes(model_cfg) -> int:
 def test_enough_configs_are_found():
     assert len(ALL) >= 8
     assert len(CONFIGS) >= 8
+    # Every config is a suite or belongs to a task whose tests check it.
+    assert all(p in SUITES or _task(p) in ('tasks.classification', 'tasks.segmentation')
+               for p in ALL)
     assert KD_CIFAR in CONFIGS and AT_CIFAR in CONFIGS
 
 
@@ -320,8 +331,13 @@ def test_imagenet_schedule(path):
     cfg = _config(path)
     assert cfg.param_scheduler[0]['milestones'] == [30, 60, 90]
     assert cfg.train_cfg.max_epochs == 100
-    assert cfg.optim_wrapper.optimizer.lr == 0.2
-    assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
+    optimizer = cfg.optim_wrapper.optimizer
+    methods = (cfg.model.get('methods') or {}) if cfg.model.type == 'Distiller' else {}
+    if any(m and m.type == 'TaT' for m in methods.values()):
+        # TaT's official ImageNet recipe (REFERENCE §4): AdamW lr 1.6e-3, wd 5e-4.
+        assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('AdamW', 1.6e-3, 5e-4)
+    else:
+        assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('SGD', 0.2, 1e-4)
     assert _num_classes(cfg.model) == 1000
 
 

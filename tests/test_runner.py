@@ -39,10 +39,11 @@ def digits_teacher(tmp_path_factory):
     ('kd_resnet20_resnet8_digits.py', {'loss_cls', 'loss_kd'}),
     ('at_resnet20_resnet8_digits.py', {'loss_cls', 'loss_at'}),
     ('cat_kd_resnet20_resnet8_digits.py', {'loss_cls', 'loss_cat_kd'}),
+    ('tat_resnet20_resnet8_digits.py', {'loss_cls', 'loss_tat'}),
 ])
 def test_two_iterations_train_and_validate(tmp_path, digits_teacher, config, losses):
     cfg = _iter_cfg(config, tmp_path, **{'model.teacher_ckpt': digits_teacher}
-                    if config.startswith(('kd', 'at', 'cat')) else {})
+                    if config.startswith(('kd', 'at', 'cat', 'tat')) else {})
     runner = train(cfg)
     logged = {k[len('train/'):] for k in runner.message_hub.log_scalars if k.startswith('train/')}
     assert losses <= logged

@@ -5,5 +5,7 @@ from .cat_kd import CATKD
 from .distiller import Distiller
 from .kd import KD
 from .taps import TapPoint, Taps, resolve_taps
+from .tat import TaT
 
-__all__ = ['AT', 'CATKD', 'DistillMethod', 'Distiller', 'KD', 'TapPoint', 'Taps', 'resolve_taps']
+__all__ = ['AT', 'CATKD', 'DistillMethod', 'Distiller', 'KD', 'TaT', 'TapPoint', 'Taps',
+           'resolve_taps']

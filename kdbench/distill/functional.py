@@ -2,6 +2,9 @@
 from .at import at_loss, attention_map
 from .cat_kd import binarize_cams, cat_loss, class_activation_maps, select_cams
 from .kd import kd_loss
+from .tat import (anchor_points, patch_group, tat_anchor_loss, tat_attention, tat_loss,
+                  tat_patch_group_loss)
 
 __all__ = ['at_loss', 'attention_map', 'binarize_cams', 'cat_loss', 'class_activation_maps',
-           'kd_loss', 'select_cams']
+           'kd_loss', 'select_cams', 'anchor_points', 'patch_group', 'tat_anchor_loss',
+           'tat_attention', 'tat_loss', 'tat_patch_group_loss']

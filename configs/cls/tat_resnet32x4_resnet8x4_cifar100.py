@@ -1,0 +1,12 @@
+# TaT resnet32x4 -> resnet8x4, CIFAR-100, without logit KD (TaT paper, CVPR 2022, Table 1:
+# 75.89 top-1). The pair base has the paper's schedule (Sec. 4.2: SGD lr 0.05, 240 epochs,
+# x0.1 at 150/180/210). Connectors (Sec. 4.3, Table 6): the paper's teacher-side map (its
+# theta, kdbench's phi) is the identity; the student query/value maps (kdbench theta/gamma)
+# are Conv3x3+BN to the teacher's channels (Eq. 7): the TaT global defaults. Loss weights of
+# Eq. 9 (Table 13 is garbled in our text copy of the paper: verify against the PDF): TaT
+# epsilon 20 (supplementary Table 13); CE alpha: its value is missing from our text copy of
+# Table 13, kdbench uses 1 (the default CE weight).
+_base_ = ['./_base_/resnet32x4_resnet8x4_cifar100.py']
+model = dict(student_loss_weight=1.0,
+             methods=dict(tat=dict(type='TaT', mode='global', theta='conv3x3_bn',
+                                   phi='identity', gamma='conv3x3_bn', loss_weight=20.0)))

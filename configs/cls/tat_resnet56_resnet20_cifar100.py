@@ -1,0 +1,11 @@
+# TaT resnet56 -> resnet20, CIFAR-100, without logit KD (TaT paper, CVPR 2022, Table 1:
+# 71.59 top-1). The pair base has the paper's schedule (Sec. 4.2: SGD lr 0.05, 240 epochs,
+# x0.1 at 150/180/210). Connectors (Sec. 4.3, Table 6): the paper's teacher-side map (its
+# theta, kdbench's phi) is the identity; the student query/value maps (kdbench theta/gamma)
+# are Conv3x3+BN to the teacher's channels (Eq. 7): the TaT global defaults. Loss weights of
+# Eq. 9 (Table 13 is garbled in our text copy of the paper: verify against the PDF): CE
+# alpha 0.8, TaT epsilon 0.4 (supplementary Table 13).
+_base_ = ['./_base_/resnet56_resnet20_cifar100.py']
+model = dict(student_loss_weight=0.8,
+             methods=dict(tat=dict(type='TaT', mode='global', theta='conv3x3_bn',
+                                   phi='identity', gamma='conv3x3_bn', loss_weight=0.4)))
