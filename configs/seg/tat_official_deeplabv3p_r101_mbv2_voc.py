@@ -1,0 +1,13 @@
+# TaT, official protocol: DeepLabV3+ R101 -> MobileNetV2 on VOC aug with the official
+# script's settings (REFERENCE §4 table;
+# TaT paper Table 3: 73.85 mIoU): the tap is the 256-channel
+# decoder feature before its ReLU (stride 4: 128x128 for the 512 crop; smp needs /16, the
+# script crops 513 -> 129x129), n=m=32 patches, groups 1024, anchors 64 per side (kernel 2),
+# delta 0.1, zeta 0.05, lr 0.004, batch 12, cosine decay; validation on 513x513 resized
+# images as the official code does (interpolation 1 = bilinear, 0 = nearest for labels).
+_base_ = ['./tat_deeplabv3p_r101_mbv2_voc.py']
+model = dict(methods=dict(tat=dict(patches=(32, 32), groups=1024, anchors=(64, 64),
+                                   taps=('decoder_pre_relu',))))
+val_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='Resize', height=513, width=513, interpolation=1, mask_interpolation=0)]))
+test_dataloader = val_dataloader

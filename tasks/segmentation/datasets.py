@@ -1,0 +1,312 @@
+"""Segmentation datasets: Pascal VOC 2012 + SBD (aug) and COCO-Stuff-10k v1.1, read from
+their official layouts. Every sample is
+``dict(inputs=uint8 [3, H, W] RGB, data_samples=dict(label=int64 [H, W]))`` with label
+values in ``[0, K)`` or 255 (ignore). Pipelines only resize, crop, flip and blur: the
+ImageNet mean/std normalisation is done on the device by the model's data preprocessor
+(``ImgDataPreprocessor``), as in the classification task.
+
+Each sample's size and label range are checked when it is loaded (not at init: 10k files);
+``check_sample(index)`` runs the same checks without the pipeline, for dataset checkers.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from kdbench.registry import DATASETS
+
+from .transforms import IGNORE_INDEX, build_seg_pipeline
+
+VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
+               'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person',
+               'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
+
+# COCO-Stuff ids 1..182 in order: 91 things (with the 11 COCO never annotated), 91 stuff.
+COCOSTUFF_CLASSES = (
+    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
+    'traffic light', 'fire hydrant', 'street sign', 'stop sign', 'parking meter', 'bench',
+    'bird', 'cat', 'dog', 'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe',
+    'hat', 'backpack', 'umbrella', 'shoe', 'eye glasses', 'handbag', 'tie', 'suitcase',
+    'frisbee', 'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat', 'baseball glove',
+    'skateboard', 'surfboard', 'tennis racket', 'bottle', 'plate', 'wine glass', 'cup', 'fork',
+    'knife', 'spoon', 'bowl', 'banana', 'apple', 'sandwich', 'orange', 'broccoli', 'carrot',
+    'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch', 'potted plant', 'bed', 'mirror',
+    'dining table', 'window', 'desk', 'toilet', 'door', 'tv', 'laptop', 'mouse', 'remote',
+    'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator',
+    'blender', 'book', 'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush',
+    'hair brush',
+    'banner', 'blanket', 'branch', 'bridge', 'building-other', 'bush', 'cabinet', 'cage',
+    'cardboard', 'carpet', 'ceiling-other', 'ceiling-tile', 'cloth', 'clothes', 'clouds',
+    'counter', 'cupboard', 'curtain', 'desk-stuff', 'dirt', 'door-stuff', 'fence',
+    'floor-marble', 'floor-other', 'floor-stone', 'floor-tile', 'floor-wood', 'flower', 'fog',
+    'food-other', 'fruit', 'furniture-other', 'grass', 'gravel', 'ground-other', 'hill',
+    'house', 'leaves', 'light', 'mat', 'metal', 'mirror-stuff', 'moss', 'mountain', 'mud',
+    'napkin', 'net', 'paper', 'pavement', 'pillow', 'plant-other', 'plastic', 'platform',
+    'playingfield', 'railing', 'railroad', 'river', 'road', 'rock', 'roof', 'rug', 'salad',
+    'sand', 'sea', 'shelf', 'sky-other', 'skyscraper', 'snow', 'solid-other', 'stairs',
+    'stone', 'straw', 'structural-other', 'table', 'tent', 'textile-other', 'towel', 'tree',
+    'vegetable', 'wall-brick', 'wall-concrete', 'wall-other', 'wall-panel', 'wall-stone',
+    'wall-tile', 'wall-wood', 'water-other', 'waterdrops', 'window-blind', 'window-other',
+    'wood')
+# 0-based ids no COCO-Stuff pixel uses: street sign, hat, shoe, eye glasses, plate, mirror,
+# window, desk, door, blender, hair brush.
+COCOSTUFF_UNUSED = (11, 25, 28, 29, 44, 65, 67, 68, 70, 82, 90)
+
+
+def _require(path: str, what: str, hint: str) -> str:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} '{path}' not found: {hint}")
+    return path
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """Decode an image file to uint8 ``[H, W, 3]`` RGB (EXIF orientation ignored, as the
+    label maps are); missing or unreadable files raise naming the file."""
+    _require(path, 'Image', 'restore it or remove its id from the split file.')
+    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8),
+                         cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise ValueError(f"Cannot read image '{path}' (corrupt or not an image); replace the "
+                         'file or remove its id from the split file.')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _describe(valid: np.ndarray) -> str:
+    """``[T, T, F, T]`` -> ``'0..1, 3'``."""
+    idx = np.flatnonzero(valid)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    return ', '.join(f'{r[0]}..{r[-1]}' if len(r) > 1 else f'{r[0]}' for r in runs)
+
+
+def _read_ids(path: str) -> List[str]:
+    _require(path, 'Split file', 'check data_root and split.')
+    with open(path) as f:
+        ids = [line.split()[0] for line in f if line.strip()]
+    if not ids:
+        raise ValueError(f"Split file '{path}' lists no ids; it needs one id per line.")
+    return ids
+
+
+class _SegmentationDataset(Dataset):
+    """Common part: class names, pipeline, checks, sample layout.
+
+    Subclasses set ``ids``, ``image_path(i)``, ``label_path(i)``, ``read_raw_label(i)`` and a
+    lookup table ``lut`` (256 entries) mapping raw label values to train ids; raw values
+    with ``lut_valid`` False are errors.
+    """
+
+    ids: List[str]
+    lut: np.ndarray           # uint8 [256]: raw value -> train id or 255
+    lut_valid: np.ndarray     # bool [256]: raw values allowed in a label file
+
+    def __init__(self, classes: Sequence[str], pipeline: Optional[Sequence[dict]]):
+        self.metainfo = dict(classes=tuple(classes))
+        self.transform = build_seg_pipeline(pipeline)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def image_path(self, index: int) -> str:
+        raise NotImplementedError
+
+    def label_path(self, index: int) -> str:
+        raise NotImplementedError
+
+    def read_raw_label(self, index: int) -> np.ndarray:
+        """The label map as stored (integer ``[H, W]``)."""
+        raise NotImplementedError
+
+    def load(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Image uint8 ``[H, W, 3]`` and label uint8 ``[H, W]`` (train ids or 255), checked:
+        readable files, equal sizes, raw label values allowed."""
+        image = read_rgb(self.image_path(index))
+        raw, path = self.read_raw_label(index), self.label_path(index)
+        if raw.shape != image.shape[:2]:
+            raise ValueError(f"Label '{path}' is {raw.shape[0]}x{raw.shape[1]} but its image "
+                             f"'{self.image_path(index)}' is {image.shape[0]}x{image.shape[1]} "
+                             '(HxW); fix or remove the pair.')
+        if raw.size and (raw.min() < 0 or raw.max() >= len(self.lut)
+                         or not self.lut_valid[raw].all()):
+            bad = [int(v) for v in np.unique(raw)
+                   if not 0 <= v < len(self.lut) or not self.lut_valid[v]]
+            raise ValueError(f"Label '{path}' holds values {bad[:10]} outside the allowed "
+                             f'{_describe(self.lut_valid)}; fix or remove the file.')
+        return image, self.lut[raw]
+
+    def check_sample(self, index: int) -> None:
+        """Load sample ``index`` without the pipeline; raises FileNotFoundError/ValueError
+        naming the faulty file."""
+        self.load(index)
+
+    def __getitem__(self, index: int) -> Dict:
+        image, label = self.load(index)
+        if self.transform is not None:
+            image, label = self.transform(image, label)
+        return dict(inputs=torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+                    data_samples=dict(label=torch.from_numpy(label.astype(np.int64))))
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got '{value}'.")
+
+
+@DATASETS.register_module()
+class VOCAugDataset(_SegmentationDataset):
+    """Pascal VOC 2012 with the SBD augmented labels (21 classes, 255 = ignore).
+
+    Layout: ``<data_root>/JPEGImages/<id>.jpg``, ``<data_root>/<label_dir>/<id>.png``
+    (single-channel; palette PNGs are read as indices), and
+    ``<data_root>/ImageSets/Segmentation/<split>.txt`` (train_aug 10582, val 1449 ids).
+
+    Args:
+        data_root: the VOC2012 folder.
+        split: ``'train_aug'``, ``'val'``, ``'train'`` or ``'trainval'``.
+        pipeline: transform configs (see ``transforms``).
+        label_dir: ``'SegmentationClassAug'`` or the plain ``'SegmentationClass'``.
+    """
+
+    SPLITS = ('train_aug', 'val', 'train', 'trainval')
+
+    def __init__(self, data_root: str, split: str = 'train_aug',
+                 pipeline: Optional[Sequence[dict]] = None,
+                 label_dir: str = 'SegmentationClassAug'):
+        _check_choice('VOCAugDataset split', split, self.SPLITS)
+        _require(data_root, 'VOC data root', 'it must hold JPEGImages/, '
+                 f'{label_dir}/ and ImageSets/Segmentation/.')
+        super().__init__(VOC_CLASSES, pipeline)
+        self.data_root, self.label_dir = data_root, label_dir
+        self.ids = _read_ids(os.path.join(data_root, 'ImageSets', 'Segmentation',
+                                          f'{split}.txt'))
+        self.lut = np.arange(256, dtype=np.uint8)
+        self.lut_valid = np.zeros(256, dtype=bool)
+        self.lut_valid[[*range(len(VOC_CLASSES)), IGNORE_INDEX]] = True
+
+    def image_path(self, index: int) -> str:
+        return os.path.join(self.data_root, 'JPEGImages', f'{self.ids[index]}.jpg')
+
+    def label_path(self, index: int) -> str:
+        return os.path.join(self.data_root, self.label_dir, f'{self.ids[index]}.png')
+
+    def read_raw_label(self, index: int) -> np.ndarray:
+        path = _require(self.label_path(index), 'Label file',
+                        'restore it or remove its id from the split file.')
+        try:
+            with Image.open(path) as png:
+                bands, label = png.getbands(), np.asarray(png)
+        except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for broken files
+            raise ValueError(f"Cannot read label '{path}' ({err}); replace the file.") from err
+        if len(bands) != 1:
+            raise ValueError(f"Label '{path}' has {len(bands)} channels ({''.join(bands)}); "
+                             'it must be a single-channel (palette or grayscale) PNG of '
+                             'class indices.')
+        return label
+
+
+@DATASETS.register_module()
+class COCOStuff10kDataset(_SegmentationDataset):
+    """COCO-Stuff-10k v1.1 (9000 train / 1000 test images).
+
+    Layout: ``<data_root>/images/<name>.jpg``, ``<data_root>/annotations/<name>.mat``
+    (field ``S``: 0 = unlabeled, 1..182 = COCO-Stuff ids) and
+    ``<data_root>/imageLists/<split>.txt``. Labels become ``id - 1`` (0 -> 255); with
+    ``label_mode='171'`` the 171 used ids are renumbered 0..170 and the 11 unused ones
+    (``COCOSTUFF_UNUSED``) become 255, with ``'182'`` the raw ``0..181`` are kept.
+
+    Args:
+        data_root: the cocostuff-10k-v1.1 folder.
+        split: ``'train'``, ``'test'`` or ``'all'``.
+        pipeline: transform configs.
+        label_mode: ``'171'`` or ``'182'``.
+        annotation: ``'mat'`` or ``'json'`` (COCO-style RLE/polygon annotations read with
+            pycocotools; images matched by file-name stem).
+        json_file: the json path (default ``<data_root>/cocostuff-10k-v1.1.json``).
+    """
+
+    SPLITS = ('train', 'test', 'all')
+
+    def __init__(self, data_root: str, split: str = 'train',
+                 pipeline: Optional[Sequence[dict]] = None, label_mode: str = '171',
+                 annotation: str = 'mat', json_file: Optional[str] = None):
+        _check_choice('COCOStuff10kDataset split', split, self.SPLITS)
+        _check_choice('COCOStuff10kDataset label_mode', label_mode, ('171', '182'))
+        _check_choice('COCOStuff10kDataset annotation', annotation, ('mat', 'json'))
+        _require(data_root, 'COCO-Stuff-10k data root',
+                 'it must hold images/, annotations/ and imageLists/.')
+        used = np.setdiff1d(np.arange(len(COCOSTUFF_CLASSES)), COCOSTUFF_UNUSED)
+        if label_mode == '182':
+            used = np.arange(len(COCOSTUFF_CLASSES))
+        super().__init__([COCOSTUFF_CLASSES[i] for i in used], pipeline)
+        self.data_root, self.annotation = data_root, annotation
+        self.ids = _read_ids(os.path.join(data_root, 'imageLists', f'{split}.txt'))
+        self.lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+        self.lut[used + 1] = np.arange(len(used))
+        self.lut_valid = np.arange(256) <= len(COCOSTUFF_CLASSES)
+        self.json_file = json_file or os.path.join(data_root, 'cocostuff-10k-v1.1.json')
+        if annotation == 'json':
+            self.coco, self.image_ids = _load_coco(self.json_file)
+
+    def image_path(self, index: int) -> str:
+        return os.path.join(self.data_root, 'images', f'{self.ids[index]}.jpg')
+
+    def label_path(self, index: int) -> str:
+        if self.annotation == 'json':
+            return self.json_file
+        return os.path.join(self.data_root, 'annotations', f'{self.ids[index]}.mat')
+
+    def read_raw_label(self, index: int) -> np.ndarray:
+        if self.annotation == 'json':
+            return self._paint(index)
+        from scipy.io import loadmat
+        path = _require(self.label_path(index), 'Label file',
+                        'restore it or remove its name from the image list.')
+        try:
+            label = loadmat(path)['S']
+        except Exception as err:  # scipy raises ValueError, TypeError, KeyError, OSError...
+            raise ValueError(f"Cannot read label '{path}' ({type(err).__name__}: {err}); it "
+                             "must be a MATLAB file with an HxW field 'S'; replace it.") from err
+        if label.ndim != 2 or label.dtype.kind not in 'ui':
+            raise ValueError(f"Label '{path}' field 'S' is {label.dtype} {label.shape}; "
+                             'expected an HxW integer map; replace the file.')
+        return label
+
+    def _paint(self, index: int) -> np.ndarray:
+        """Raw map (0 = unlabeled, 1..182) painted from the json's annotations in order;
+        category 183 ('other') stays 0."""
+        name = self.ids[index]
+        if name not in self.image_ids:
+            raise ValueError(f"'{self.json_file}' has no image named '{name}'; use the json "
+                             'that matches the image lists.')
+        img_id = self.image_ids[name]
+        info = self.coco.imgs[img_id]
+        label = np.zeros((info['height'], info['width']), dtype=np.uint8)
+        for ann in self.coco.imgToAnns.get(img_id, []):
+            cat = int(ann['category_id'])
+            if not 0 <= cat <= len(COCOSTUFF_CLASSES) + 1:
+                raise ValueError(f"'{self.json_file}': annotation {ann.get('id')} of '{name}' "
+                                 f'has category_id {cat} outside 0..183; fix the file.')
+            if 1 <= cat <= len(COCOSTUFF_CLASSES):
+                label[self.coco.annToMask(ann) > 0] = cat
+        return label
+
+
+def _load_coco(path: str):
+    """pycocotools index of ``path`` and ``{file-name stem: image id}``."""
+    from pycocotools.coco import COCO
+    _require(path, 'COCO-Stuff json', "set json_file or use annotation='mat'.")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco = COCO(path)
+    except Exception as err:
+        raise ValueError(f"Cannot read COCO json '{path}' ({type(err).__name__}: {err}); "
+                         'replace the file.') from err
+    return coco, {os.path.splitext(os.path.basename(img['file_name']))[0]: img_id
+                  for img_id, img in coco.imgs.items()}

@@ -1,0 +1,198 @@
+"""Every segmentation config parses, builds with small stand-ins, feeds its own data pipeline
+(on tiny files in the official layouts) through its model and metric, and keeps the recipe;
+2-iteration Runner runs of the baseline and each method, then teacher-free evaluation."""
+import copy
+import glob
+import os
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from seg_data import coco_maps, write_cocostuff, write_voc
+
+import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
+import tasks.segmentation  # noqa: F401
+from kdbench.apis import evaluate, load_config, train
+from kdbench.apis.config import task_model_cfg
+from kdbench.registry import FUNCTIONS, METRICS, MODELS
+from kdbench.utils.checkpoint import load_local_checkpoint
+from tasks.segmentation.transforms import build_seg_pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SEG_DIR = os.path.join(ROOT, 'configs', 'seg')
+CONFIGS = sorted(glob.glob(os.path.join(SEG_DIR, '*.py')))
+IDS = [os.path.basename(p) for p in CONFIGS]
+SIDE = 64          # crop used instead of 512 to stay fast (larger where a method needs it)
+ENCODER_FILES = {'resnet101': 'resnet101-63fe2227.pth', 'resnet18': 'resnet18-f37072fd.pth',
+                 'mobilenet_v2': 'mobilenet_v2-b0353104.pth'}
+
+
+@pytest.fixture(scope='module')
+def data_roots(tmp_path_factory):
+    root = tmp_path_factory.mktemp('segdata')
+    write_voc(root / 'voc', n=3, sizes=[(40, 56), (48, 36), (40, 56)])
+    write_cocostuff(root / 'coco', coco_maps())
+    return {'VOCAugDataset': str(root / 'voc'), 'COCOStuff10kDataset': str(root / 'coco')}
+
+
+def _side(cfg: Config) -> int:
+    """The smallest crop that gives each TaT tap at least its patches/anchors per side."""
+    side = SIDE
+    for method in (cfg.model.get('methods') or {}).values():
+        cells = max([*(method or {}).get('patches', ()), *(method or {}).get('anchors', ())],
+                    default=0)
+        if cells:
+            tap = method.get('taps', ('last_stage',))[0]
+            stride = 4 if tap.startswith('decoder') else 16
+            side = max(side, cells * stride)
+    return side
+
+
+def _small_pipeline(pipeline, side):
+    """The config's pipeline with the 512 crop / 513 base size replaced by ``side``."""
+    out = []
+    for t in copy.deepcopy(pipeline):
+        for key in ('min_height', 'min_width', 'height', 'width', 'base_size'):
+            if key in t:
+                t[key] = side
+        out.append(t)
+    return out
+
+
+def _stand_in(task: dict) -> dict:
+    """The task model without ImageNet files and with ResNet-101 replaced by ResNet-18."""
+    assert task['type'] == 'DeepLabV3PlusSegmentor'
+    encoder = 'resnet18' if task['encoder'] == 'resnet101' else task['encoder']
+    return dict(task, encoder=encoder, encoder_ckpt=None)
+
+
+def _model_cfg(cfg: Config, tmp_path) -> dict:
+    model = cfg.model.to_dict()
+    if model['type'] != 'Distiller':
+        return _stand_in(model)
+    model['student'], model['teacher'] = _stand_in(model['student']), _stand_in(model['teacher'])
+    torch.manual_seed(1)
+    path = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': MODELS.build(model['teacher']).state_dict()}, path)
+    model['teacher_ckpt'] = str(path)
+    return model
+
+
+def _loader(cfg: Config, name: str, data_roots: dict) -> dict:
+    loader = cfg[name].to_dict()
+    dataset = loader['dataset']
+    dataset.update(data_root=data_roots[dataset['type']],
+                   pipeline=_small_pipeline(dataset.get('pipeline') or [], _side(cfg)))
+    loader.update(batch_size=2, num_workers=0, persistent_workers=False, pin_memory=False)
+    return loader
+
+
+def test_every_segmentation_config_is_found():
+    assert len(CONFIGS) >= 26
+    for dataset in ('voc', 'cocostuff10k'):
+        for method in ('', 'kd_', 'at_', 'cat_kd_', 'tat_', 'tat_official_'):
+            for student in ('r18', 'mbv2'):
+                pair = f'r101_{student}' if method else student
+                assert f'{method}deeplabv3p_{pair}_{dataset}.py' in IDS
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_config_builds_and_runs_its_data_through_model_and_metric(path, tmp_path, data_roots):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'kdbench'
+    assert cfg.custom_imports['imports'] == ['tasks.segmentation']
+    task = task_model_cfg(cfg.model)
+    encoders = [task] + ([cfg.model.teacher] if cfg.model.type == 'Distiller' else [])
+    assert all(m.output_stride == 16 for m in encoders)
+    assert os.path.basename(task.encoder_ckpt) == ENCODER_FILES[task.encoder]
+    if cfg.model.type == 'Distiller':
+        assert cfg.model.teacher.encoder == 'resnet101'
+        assert cfg.model.teacher.num_classes == task.num_classes
+    for name in ('train_dataloader', 'val_dataloader'):
+        assert FUNCTIONS.get(cfg[name].collate_fn.type) is not None
+        build_seg_pipeline(cfg[name].dataset.get('pipeline'))    # every transform exists
+
+    torch.manual_seed(0)
+    model = MODELS.build(_model_cfg(cfg, tmp_path))
+    with DefaultScope.overwrite_default_scope('kdbench'):
+        train_loader = Runner.build_dataloader(_loader(cfg, 'train_dataloader', data_roots))
+        val_loader = Runner.build_dataloader(_loader(cfg, 'val_dataloader', data_roots))
+    batch = next(iter(train_loader))
+    assert batch['inputs'].shape == (2, 3, _side(cfg), _side(cfg))
+    model.train()
+    losses = model(**model.data_preprocessor(batch, training=True), mode='loss')
+    methods = {f'loss_{n}' for n, m in cfg.model.get('methods', {}).items() if m is not None}
+    assert set(losses) == {'loss_seg'} | methods
+    assert all(torch.isfinite(v) for v in losses.values())
+
+    model.eval()
+    metric = METRICS.build(cfg.val_evaluator)
+    metric.dataset_meta = val_loader.dataset.metainfo
+    assert len(metric.dataset_meta['classes']) == task.num_classes
+    for batch in val_loader:
+        metric.process(batch, model.val_step(batch))
+    result = metric.evaluate(len(val_loader.dataset))
+    assert 0 <= result['mIoU'] <= 100
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_segmentation_recipe(path):
+    cfg = Config.fromfile(path)
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'SGD' and optimizer.nesterov and optimizer.momentum == 0.9
+    assert optimizer.weight_decay == 5e-4
+    assert cfg.param_scheduler[0].type in ('PolyLR', 'CosineAnnealingLR')
+    assert cfg.param_scheduler[0].convert_to_iter_based
+    assert cfg.train_cfg.max_epochs == 100 and cfg.sync_bn == 'torch'
+    assert cfg.train_dataloader.batch_size in (12, 16)
+    assert cfg.auto_scale_lr.base_batch_size == cfg.train_dataloader.batch_size
+    crops = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'RandomCrop']
+    assert [(t.height, t.width) for t in crops] == [(512, 512)]
+    # The encoder learns at a tenth of the head's lr.
+    model = MODELS.build(_stand_in(task_model_cfg(cfg.model).to_dict()))
+    with DefaultScope.overwrite_default_scope('kdbench'):
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    lrs = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    assert lrs[id(next(model.net.encoder.parameters()))] == pytest.approx(0.1 * optimizer.lr)
+    assert lrs[id(model.net.segmentation_head[0].weight)] == pytest.approx(optimizer.lr)
+
+
+# ------------------------------------------------------------------- Runner, end to end
+
+def _iter_cfg(config: str, work_dir, data_roots) -> Config:
+    """The config on the tiny data with stand-in models, 2 iterations, then validation."""
+    cfg = load_config(os.path.join(SEG_DIR, config), dict(log_level='WARNING'), str(work_dir))
+    os.makedirs(work_dir, exist_ok=True)
+    cfg.model = _model_cfg(cfg, work_dir)
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[name] = _loader(cfg, name, data_roots)
+    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=2)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
+    cfg.log_processor = dict(by_epoch=False)
+    return cfg
+
+
+@pytest.mark.parametrize('config, losses', [
+    ('deeplabv3p_r18_voc.py', {'loss_seg'}),
+    ('kd_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_kd'}),
+    ('at_deeplabv3p_r101_mbv2_voc.py', {'loss_seg', 'loss_at'}),
+    ('cat_kd_deeplabv3p_r101_r18_cocostuff10k.py', {'loss_seg', 'loss_cat_kd'}),
+    ('tat_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_tat'}),
+])
+def test_two_iterations_then_teacher_free_evaluation(tmp_path, data_roots, config, losses):
+    cfg = _iter_cfg(config, tmp_path, data_roots)
+    runner = train(cfg)
+    logged = {k[len('train/'):] for k in runner.message_hub.log_scalars if k.startswith('train/')}
+    assert losses <= logged
+    assert 0 <= runner.message_hub.get_scalar('val/mIoU').current() <= 100
+    checkpoint = str(tmp_path / 'iter_2.pth')
+    saved = load_local_checkpoint(checkpoint)['state_dict']
+    assert not any(k.startswith('teacher.') for k in saved)
+    # tools/test.py's path: the student alone, from the distillation config.
+    eval_cfg = _iter_cfg(config, tmp_path / 'eval', data_roots)
+    metrics = evaluate(eval_cfg, checkpoint)
+    assert set(metrics) == {'mIoU', 'mAcc', 'aAcc'}
