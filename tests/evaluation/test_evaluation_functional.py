@@ -95,3 +95,24 @@ def test_iou_from_confusion_hand_computed_with_absent_class():
 def test_iou_from_confusion_rejects_non_square():
     with pytest.raises(ValueError, match=r'\[K, K\]'):
         iou_from_confusion(torch.zeros(2, 3))
+
+
+def test_confusion_matrix_and_iou_equal_direct_per_class_counts_on_random_maps():
+    gen = torch.Generator().manual_seed(0)
+    k = 5
+    target = torch.randint(0, k, (3, 17, 23), generator=gen)
+    target[torch.rand(target.shape, generator=gen) < 0.2] = 255
+    pred = torch.randint(0, k, target.shape, generator=gen)
+    cm = confusion_matrix(pred, target, k)
+    valid = target != 255
+    for i in range(k):
+        for j in range(k):
+            assert cm[i, j] == ((target == i) & (pred == j) & valid).sum()
+    iou, miou = iou_from_confusion(cm)
+    expected = []
+    for c in range(k):
+        inter = ((pred == c) & (target == c) & valid).sum().item()
+        union = (((pred == c) | (target == c)) & valid).sum().item()
+        expected.append(inter / union)
+    assert iou.tolist() == pytest.approx(expected)
+    assert miou == pytest.approx(sum(expected) / k)
