@@ -375,6 +375,9 @@ CAT_KD_PAIRS = {
     ('resnet50_cifar', 'mobilenetv2_cifar'): (40, 2, True, 0.01),
     ('tv_resnet34', 'tv_resnet18'): (0.5, 2, False, 0.2),
     ('tv_resnet50', 'mobilenetv1'): (10, 2, True, 0.2),
+    # No published setting (not a CAT-KD pair): kdbench takes the same-teacher resnet110 ->
+    # resnet32 row (see the config's comment).
+    ('resnet110', 'resnet20'): (1.8, 2, False, 0.05),
 }
 
 
@@ -390,3 +393,76 @@ def test_cat_kd_configs_follow_the_per_pair_table():
         assert model.student.classifier_bias is False
         assert model.get('student_loss_weight', 1.0) == 1.0
     assert found == CAT_KD_PAIRS
+
+
+# ------------------------------------------------------------------ the benchmark matrix
+
+# REFERENCE §6 pairs (11 CIFAR-100 pairs of RepDistiller/CAT-KD, the TaT-paper resnet110 ->
+# resnet20, the two ImageNet pairs) as config-name tokens (teacher, student, dataset).
+BENCHMARK_PAIRS = [
+    ('wrn_40_2', 'wrn_16_2', 'cifar100'), ('wrn_40_2', 'wrn_40_1', 'cifar100'),
+    ('resnet56', 'resnet20', 'cifar100'), ('resnet110', 'resnet32', 'cifar100'),
+    ('resnet32x4', 'resnet8x4', 'cifar100'), ('vgg13', 'vgg8', 'cifar100'),
+    ('vgg13', 'mobilenetv2', 'cifar100'), ('resnet50', 'mobilenetv2', 'cifar100'),
+    ('resnet32x4', 'shufflenetv1', 'cifar100'), ('resnet32x4', 'shufflenetv2', 'cifar100'),
+    ('wrn_40_2', 'shufflenetv1', 'cifar100'), ('resnet110', 'resnet20', 'cifar100'),
+    ('resnet34', 'resnet18', 'imagenet'), ('resnet50', 'mobilenetv1', 'imagenet'),
+]
+# Methods of the matrix -> the type of their one method entry (None: the plain student).
+MATRIX_METHODS = {'baseline': None, 'kd': 'KD', 'at': 'AT', 'cat_kd': 'CATKD', 'tat': 'TaT'}
+
+
+def _arch_token(net_type: str) -> str:
+    """A network's name in config file names: tv_resnet34 -> resnet34, resnet50_cifar ->
+    resnet50, mobilenetv2_cifar -> mobilenetv2."""
+    return net_type.removeprefix('tv_').removesuffix('_cifar')
+
+
+def _matrix_config(method: str, teacher: str, student: str, dataset: str) -> str:
+    name = (f'{student}_{dataset}' if method == 'baseline'
+            else f'{method}_{teacher}_{student}_{dataset}')
+    return os.path.join(CONFIG_DIR, 'cls', name + '.py')
+
+
+@pytest.mark.parametrize('pair', BENCHMARK_PAIRS, ids='-'.join)
+def test_benchmark_matrix_is_complete(pair):
+    """Every pair has a teacher config, the student baseline, KD, AT, CAT-KD and TaT, and
+    each file holds the networks and the method its name says."""
+    teacher, student, dataset = pair
+    path = os.path.join(CONFIG_DIR, 'cls', f'{teacher}_{dataset}.py')
+    assert path in CONFIGS, f'missing teacher config {path}'
+    assert _arch_token(_parsed(path).model.net.type) == teacher
+    for method, method_type in MATRIX_METHODS.items():
+        path = _matrix_config(method, teacher, student, dataset)
+        assert path in CONFIGS, f'missing {method} config {path}'
+        model = _parsed(path).model
+        if method_type is None:
+            assert model.type == 'ImageClassifier'
+            assert _arch_token(model.net.type) == student
+            continue
+        assert model.type == 'Distiller'
+        assert _arch_token(model.student.net.type) == student
+        assert _arch_token(model.teacher.net.type) == teacher
+        assert [m.type for m in model.methods.values() if m is not None] == [method_type]
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(CONFIG_DIR, 'cls', 'kd_*.py'))),
+                         ids=os.path.basename)
+def test_every_kd_config_has_the_recipe(path):
+    """REFERENCE §1: CIFAR T=4, CE 0.1, KD 0.9; ImageNet T=1, CE 0.5, KD 0.5."""
+    model = _config(path).model
+    temperature, ce, kd = (4.0, 0.1, 0.9) if path.endswith('_cifar100.py') else (1.0, 0.5, 0.5)
+    assert set(model.methods) == {'kd'} and model.methods.kd.type == 'KD'
+    assert (model.methods.kd.temperature, model.student_loss_weight,
+            model.methods.kd.loss_weight) == (temperature, ce, kd)
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(CONFIG_DIR, 'cls', 'at_*.py'))),
+                         ids=os.path.basename)
+def test_every_at_config_has_the_recipe(path):
+    """REFERENCE §2: p=2, beta=1000, CE 1, the last backbone stage (the design card's tap)."""
+    model = _config(path).model
+    assert set(model.methods) == {'at'} and model.methods.at.type == 'AT'
+    assert (model.methods.at.p, model.methods.at.loss_weight) == (2, 1000)
+    assert model.methods.at.get('taps', ('last_stage',)) in (('last_stage',), ['last_stage'])
+    assert model.get('student_loss_weight', 1.0) == 1.0

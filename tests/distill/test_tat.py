@@ -380,7 +380,7 @@ STEP_CONFIGS = [p for p in CONFIGS if not p.endswith('tat_resnet34_resnet18_imag
 
 
 def test_the_configs_are_found():
-    assert len(CONFIGS) == 9 and len(STEP_CONFIGS) == 8
+    assert len(CONFIGS) == 15 and len(STEP_CONFIGS) == 14
 
 
 @pytest.mark.parametrize('path', STEP_CONFIGS, ids=os.path.basename)
