@@ -34,3 +34,29 @@ def teacher_ckpt(tmp_path):
         torch.save({'state_dict': model.state_dict()}, path)
         return str(path)
     return make
+
+
+@pytest.fixture
+def config_step(teacher_ckpt):
+    """Factory: ``config_step(path, edit=None)`` builds the Distiller of a shipped config
+    with its real networks (teacher weights from :func:`teacher_ckpt`; ``edit(model_cfg)``
+    may adjust the config dict first), runs one training-mode loss on 2 random images
+    (32x32, 64x64 for ImageNet configs), backpropagates it and returns
+    ``(distiller, losses)``."""
+    from mmengine.config import Config
+
+    def step(path: str, edit=None):
+        model_cfg = Config.fromfile(path).model.to_dict()
+        if edit is not None:
+            edit(model_cfg)
+        model_cfg['teacher_ckpt'] = teacher_ckpt(model_cfg['teacher'])
+        distiller = MODELS.build(model_cfg)
+        side = 64 if 'imagenet' in path else 32
+        inputs = torch.randint(0, 256, (2, 3, side, side), dtype=torch.uint8)
+        data = distiller.data_preprocessor(dict(inputs=inputs, data_samples=dict(
+            label=torch.tensor([1, 3]))), True)
+        distiller.train()
+        losses = distiller(**data, mode='loss')
+        sum(losses.values()).backward()
+        return distiller, losses
+    return step
