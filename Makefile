@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.txt setup.cfg
 	touch $@
 
 demo: install
-	$(PY) tools/demo.py
+	$(PY) tools/benchmark.py configs/suites/demo.py --work-dir work_dirs/demo
 
 test: install
 	$(PY) -m pytest -m "not slow" -q

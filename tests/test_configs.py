@@ -18,6 +18,7 @@ import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.classification  # noqa: F401  (registers networks, datasets, metric)
 from kdbench.apis import load_config
 from kdbench.apis.config import task_model_cfg
+from kdbench.benchmark import Suite
 from kdbench.registry import (DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS,
                               TRANSFORMS)
 
@@ -33,9 +34,10 @@ def _parsed(path: str) -> Config:
 
 
 def _is_suite(path: str) -> bool:
-    """A suite file (kdbench.apis.suite) lists runs instead of defining a model."""
+    """A suite file (kdbench.benchmark) names pairs and methods (or other suites) instead
+    of defining a model."""
     with open(path) as f:
-        return re.search(r'^runs\s*=', f.read(), re.M) is not None
+        return re.search(r'^(pairs|suites)\s*=', f.read(), re.M) is not None
 
 
 def _task(path: str) -> str:
@@ -262,18 +264,30 @@ def test_config_dataloaders_feed_the_model(path, tmp_path, data_roots):
 # -------------------------------------------------------------------------------- suites
 
 @pytest.mark.parametrize('path', SUITES, ids=[os.path.relpath(p, CONFIG_DIR) for p in SUITES])
-def test_suite_names_existing_configs(path):
-    suite = _config(path)
-    assert 'model' not in suite
-    here = os.path.dirname(path)
-    jobs = [suite.teacher, *suite.runs]
-    assert len({job['name'] for job in jobs}) == len(jobs)
-    assert suite.baseline in [job['name'] for job in suite.runs]
-    for job in jobs:
-        assert os.path.join(here, job['config']) in CONFIGS, job
-    assert _config(os.path.join(here, suite.teacher['config'])).model.type == 'ImageClassifier'
-    assert any(_config(os.path.join(here, j['config'])).model.type == 'Distiller'
-               for j in suite.runs)
+def test_suite_names_existing_configs(path, tmp_path):
+    """Every shipped suite loads (its configs exist); each run is one task's config, the
+    teacher's model matches the teacher inside every distiller, and the metric fits."""
+    if 'suites' in _parsed(path):
+        members = [os.path.join(os.path.dirname(path), m) for m in _parsed(path).suites]
+        assert members and all(m in SUITES for m in members), members
+        return
+    suite = Suite(path, str(tmp_path))
+    assert len({run.name for run in suite.runs}) == len(suite.runs)
+    for run in suite.runs:
+        assert run.config in ALL and run.config not in SUITES, run
+        assert _task(run.config) == _task(suite.runs[0].config), run.config
+    metric = {'ImageClassifier': 'accuracy/top1', 'DeepLabV3PlusSegmentor': 'mIoU'}
+    for run in suite.runs:
+        model = _config(run.config).model
+        if run.role == 'teacher':
+            assert suite.metric == metric[model.type]
+        elif run.role != 'baseline':
+            teacher = _config(run.depends.config).model
+            assert model.type == 'Distiller' and model.teacher.type == teacher.type
+            # The teacher net, less what only training it needs (its ImageNet init).
+            init = ('data_preprocessor', 'encoder_ckpt')
+            assert {k: v for k, v in model.teacher.items() if k not in init} == \
+                {k: v for k, v in teacher.items() if k not in init}, run.config
 
 
 # ------------------------------------------------------------------------ recipe values

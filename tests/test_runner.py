@@ -6,9 +6,11 @@ import sys
 
 import pytest
 import torch
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from kdbench.apis import evaluate, load_config, train
+from kdbench.apis import enable_amp, evaluate, load_config, train
+from kdbench.registry import HOOKS
 from kdbench.utils.checkpoint import load_local_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -141,3 +143,35 @@ def test_cat_only_trains_from_cams_alone(tmp_path, digits_teacher):
     after = load_local_checkpoint(str(tmp_path / 'iter_2.pth'))['state_dict']
     assert 'student.net.fc.bias' not in after
     assert not torch.equal(before['student.net.fc.weight'], after['student.net.fc.weight'])
+
+
+@pytest.mark.parametrize('config, method', [
+    ('kd_resnet20_resnet8_digits.py', 'loss_kd'),
+    ('at_resnet20_resnet8_digits.py', 'loss_at'),
+    ('cat_kd_resnet20_resnet8_digits.py', 'loss_cat_kd'),
+    ('tat_resnet20_resnet8_digits.py', 'loss_tat'),
+])
+def test_amp_on_cpu_runs_every_method_in_bfloat16(tmp_path, digits_teacher, config, method):
+    cfg = _iter_cfg(config, tmp_path, **{'model.teacher_ckpt': digits_teacher})
+    enable_amp(cfg)
+    assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
+    RecordConvDtype.seen.clear()
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='RecordConvDtype')]
+    runner = train(cfg)
+    assert RecordConvDtype.seen == [torch.bfloat16] * 2         # the student ran in bf16
+    for name in ('loss_cls', method):
+        assert torch.isfinite(torch.tensor(runner.message_hub.get_scalar(
+            f'train/{name}').current()))
+
+
+@HOOKS.register_module(force=True)
+class RecordConvDtype(Hook):
+    """Test hook: records the output dtype of the student's first conv in training."""
+
+    seen = []
+
+    def before_train(self, runner):
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        conv = next(m for m in model.student.modules() if isinstance(m, torch.nn.Conv2d))
+        conv.register_forward_hook(
+            lambda module, args, out: self.seen.append(out.dtype) if module.training else None)

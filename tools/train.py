@@ -20,7 +20,8 @@ def parse_args() -> argparse.Namespace:
                         help='override config keys, e.g. model.methods.kd.temperature=2')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CKPT, or from the work dir\'s latest checkpoint')
-    parser.add_argument('--amp', action='store_true', help='mixed-precision training (GPU)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: float16 on a GPU, bfloat16 on CPU')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--seed', type=int, help='random seed (overrides the config)')
     parser.add_argument('--deterministic', action='store_true',

@@ -8,10 +8,20 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
                     save_best='auto', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    random_state=dict(type='RandomStateHook'),       # exact resume (kdbench.hooks)
+    environment=dict(type='EnvironmentRecordHook'),  # environment.json in the log dir
 )
+# Stop at the first NaN/inf loss term, before a checkpoint of the bad weights is written
+# (kdbench/hooks/nonfinite.py). To skip such steps instead, set
+# optim_wrapper.type='NonFiniteSkipOptimWrapper' (stops after max_consecutive_skips=10).
+custom_hooks = [dict(type='NonFiniteLossGuard')]
 env_cfg = dict(cudnn_benchmark=False,
                mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))
+# DDP (torchrun/slurm, or CPU processes with gloo): the teacher stays out of gradient sync;
+# no find_unused_parameters (every trained parameter gets a gradient every step).
+model_wrapper_cfg = dict(type='kdbench.KDDistributedDataParallel', broadcast_buffers=False,
+                         find_unused_parameters=False)
 log_processor = dict(by_epoch=True, window_size=50)
 log_level = 'INFO'
 load_from = None

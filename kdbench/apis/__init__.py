@@ -1,5 +1,7 @@
 """Entry points shared by the tools."""
-from .config import enable_amp, load_config, task_model_cfg
+from kdbench.utils.amp import enable_amp
+
+from .config import load_config, task_model_cfg
 from .experiment import evaluate, train
 
 __all__ = ['enable_amp', 'evaluate', 'load_config', 'task_model_cfg', 'train']

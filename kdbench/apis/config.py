@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-import torch
 from mmengine.config import Config, ConfigDict
 
 
@@ -39,12 +38,3 @@ def task_model_cfg(model_cfg: ConfigDict) -> ConfigDict:
     if model_cfg.get('data_preprocessor') is not None:
         student['data_preprocessor'] = model_cfg['data_preprocessor']
     return student
-
-
-def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to mixed precision (needs a CUDA device)."""
-    if not torch.cuda.is_available():
-        raise RuntimeError('--amp needs a CUDA GPU with this mmengine version; run without '
-                           '--amp on CPU.')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')

@@ -8,15 +8,30 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from kdbench.utils.checkpoint import load_task_weights
+from kdbench.utils.distributed import prepare_distributed
 
 from .config import task_model_cfg
 
 
 def train(cfg: Config) -> Runner:
     """Build a Runner from ``cfg`` and train; returns the runner (metrics in its logs)."""
+    prepare_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    log_batch_size(runner, cfg)
     runner.train()
     return runner
+
+
+def log_batch_size(runner: Runner, cfg: Config) -> None:
+    """Log the effective batch size and whether the lr is scaled to it."""
+    per_process = cfg.train_dataloader.batch_size
+    scale = cfg.get('auto_scale_lr') or {}
+    rule = (f"lr scaled linearly from base batch {scale['base_batch_size']}"
+            if scale.get('enable') else
+            f"lr as configured (recipe batch {scale.get('base_batch_size', '?')}; "
+            '--cfg-options auto_scale_lr.enable=True scales it linearly)')
+    runner.logger.info(f'Effective batch size {per_process * runner.world_size} = '
+                       f'{per_process} per process x {runner.world_size} processes; {rule}.')
 
 
 def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
@@ -26,6 +41,7 @@ def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
     cfg.model = task_model_cfg(cfg.model)
     cfg.load_from = None
     cfg.resume = False
+    prepare_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     load_task_weights(model, checkpoint, owner='student', source='CHECKPOINT')

@@ -49,6 +49,9 @@ class Distiller(BaseModel):
         load_task_weights(self.teacher, teacher_ckpt, owner='teacher')
         self.teacher.requires_grad_(False)
         self.teacher.eval()
+        # Cached once for the per-step guard (a few microseconds, no module traversal).
+        self._teacher_params = tuple(self.teacher.parameters())
+        self._teacher_modules = tuple(self.teacher.modules())
         self._register_state_dict_hook(_drop_teacher_keys)
         self.register_load_state_dict_post_hook(_ignore_missing_teacher)
         self.student_loss_weight = float(student_loss_weight)
@@ -89,6 +92,7 @@ class Distiller(BaseModel):
 
     def loss(self, inputs: Tensor, data_samples: Any) -> Dict[str, Tensor]:
         """Student task losses (scaled) plus every method's ``loss_*`` terms."""
+        self.check_teacher_frozen()
         with torch.no_grad(), Taps(self.teacher, self._teacher_points) as teacher_taps:
             self.teacher(inputs, mode='tensor')
         with Taps(self.student, self._student_points) as student_taps:
@@ -104,6 +108,31 @@ class Distiller(BaseModel):
                                'loss already uses; give the methods distinct names.')
             losses.update(terms)
         return losses
+
+    def check_teacher_frozen(self) -> None:
+        """Raise if the teacher left eval mode or has parameters that require grad.
+
+        Run at every ``loss`` call: something calling ``teacher.train()`` (or ``.train()``
+        on one of its submodules) or ``teacher.requires_grad_(True)`` after construction
+        would let BatchNorm statistics drift or gradients reach the teacher.
+        """
+        if any(m.training for m in self._teacher_modules):
+            names = [n for n, m in self.teacher.named_modules() if n and m.training]
+            which = ('the teacher itself' if self.teacher.training else
+                     f'{len(names)} of its modules, e.g. {names[:3]}')
+            raise RuntimeError(
+                f"The Distiller's teacher is in training mode ({which}): something called "
+                '.train() on the teacher or one of its modules after the Distiller was built, '
+                'so its BatchNorm statistics would change. Call distiller.train() (it keeps '
+                'the teacher in eval mode) or distiller.teacher.eval(); never teacher.train().')
+        if any(p.requires_grad for p in self._teacher_params):
+            names = [n for n, p in self.teacher.named_parameters() if p.requires_grad]
+            raise RuntimeError(
+                f"The Distiller's teacher has {len(names)} parameters that require grad "
+                f'(e.g. {names[:3]}): something called requires_grad_(True) on the teacher '
+                'after the Distiller was built, so it would get gradients. Call '
+                'distiller.teacher.requires_grad_(False); parameters meant to be trained '
+                'belong to the student or to a method.')
 
 
 def _drop_teacher_keys(module: nn.Module, state_dict: dict, prefix: str,

@@ -1,4 +1,8 @@
 """mmengine runner hooks ("hooks" in kdbench always means runner hooks, never taps)."""
+from .environment import EnvironmentRecordHook
+from .nonfinite import NonFiniteLossError, NonFiniteLossGuard, NonFiniteSkipOptimWrapper
 from .progress import ProgressHook
+from .random_state import RandomStateHook
 
-__all__ = ['ProgressHook']
+__all__ = ['EnvironmentRecordHook', 'NonFiniteLossError', 'NonFiniteLossGuard',
+           'NonFiniteSkipOptimWrapper', 'ProgressHook', 'RandomStateHook']

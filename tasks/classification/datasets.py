@@ -38,6 +38,11 @@ class _ClassificationDataset(Dataset):
         """The ``index``-th image as uint8 ``[3, H, W]`` and its label."""
         return self.images[index], int(self.labels[index])
 
+    def check_sample(self, index: int) -> None:
+        """Load (decode) sample ``index`` without the pipeline; raises FileNotFoundError/
+        ValueError naming the faulty file (in-memory datasets are checked at init)."""
+        self.load(index)
+
     def __getitem__(self, index: int) -> Dict:
         image, label = self.load(index)
         if self.transform is not None:
@@ -203,6 +208,10 @@ class ClassSubsetDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def check_sample(self, index: int) -> None:
+        """The wrapped dataset's ``check_sample`` of the ``index``-th kept sample."""
+        self.dataset.check_sample(int(self.indices[index]))
 
     def __getitem__(self, index: int) -> Dict:
         return self.dataset[int(self.indices[index])]

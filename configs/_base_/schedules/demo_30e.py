@@ -4,3 +4,4 @@ param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, T_max=30, eta_m
 train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=64, enable=False)

@@ -1,8 +1,9 @@
-# Demo pair resnet20 -> resnet8 on digits; tools/demo.py fills teacher_ckpt.
+# Demo pair resnet20 -> resnet8 on digits; tools/benchmark.py fills teacher_ckpt with the
+# suite's teacher run (the default is where `make demo` leaves it).
 _base_ = ['../resnet8_digits.py']
 model = dict(
     _delete_=True, type='Distiller',
     student={{_base_.model}},
     teacher=dict(type='ImageClassifier', net=dict(type='resnet20', num_classes=10)),
-    teacher_ckpt='work_dirs/demo/teacher/epoch_30.pth',
+    teacher_ckpt='work_dirs/demo/demo_cls/resnet20_digits/seed_0/epoch_30.pth',
     methods=dict())

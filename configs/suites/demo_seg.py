@@ -1,0 +1,10 @@
+# The embedded segmentation demo (`make demo`, after demo_cls): synthetic scenes of
+# scikit-learn digits (11 classes: background + 10 digits), CPU only. DeepLabV3+ teacher
+# ResNet-34 (4 epochs), student ResNet-18 (2 epochs), all from random weights: baseline, KD,
+# AT, CAT-KD and TaT.
+dataset = 'digitseg'
+config_dir = '../demo/seg'
+metric = 'mIoU'
+seeds = [0]
+pairs = [('deeplabv3p_r34', 'deeplabv3p_r18', 'deeplabv3p_r34_r18')]
+methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat'}

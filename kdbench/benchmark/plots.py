@@ -1,0 +1,87 @@
+"""Plots of benchmark results and of a run's training curves (from mmengine's logs)."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Dict, List, Sequence
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .results import read_scalars, scalar_log  # noqa: E402
+
+
+def plot_methods_vs_baseline(rows: Sequence[dict], path: str, metric: str) -> str:
+    """Grouped bars per teacher-student pair: the baseline student and each method (mean of
+    the best epoch over seeds); the teacher as a dashed line. Returns ``path``."""
+    baselines = {r['student']: r['best']['mean'] for r in rows if r['role'] == 'baseline'}
+    teachers = {r['teacher']: r['best']['mean'] for r in rows if r['role'] == 'teacher'}
+    pairs: Dict[tuple, Dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        if r['role'] not in ('teacher', 'baseline') and r['best']['mean'] is not None:
+            pairs[(r['teacher'], r['student'])][r['role']] = r['best']['mean']
+    methods = sorted({m for values in pairs.values() for m in values})
+    names = ['baseline', *methods]
+    fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(pairs) * len(names) / 3), 3.5))
+    width = 0.8 / len(names)
+    for p, ((teacher, student), values) in enumerate(sorted(pairs.items())):
+        heights = [baselines.get(student), *[values.get(m) for m in methods]]
+        for i, h in enumerate(heights):
+            if h is not None:
+                ax.bar(p + i * width, h, width, color=f'C{i}',
+                       label=names[i] if p == 0 else None)
+        if teachers.get(teacher) is not None:
+            ax.hlines(teachers[teacher], p - width / 2, p + 0.8 - width / 2, colors='k',
+                      linestyles='--', label='teacher' if p == 0 else None)
+    ax.set_xticks([p + 0.4 - width / 2 for p in range(len(pairs))],
+                  [f'{t}\n-> {s}' for t, s in sorted(pairs)], fontsize=8)
+    values = [v for v in [*baselines.values(), *teachers.values(),
+                          *[x for d in pairs.values() for x in d.values()]] if v is not None]
+    if values:
+        ax.set_ylim(max(0.0, min(values) - 5), min(100.0, max(values) + 2))
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_training_curves(work_dir: str, path: str) -> str:
+    """Loss terms per iteration and validation metrics per epoch of the latest run in
+    ``work_dir``. Returns ``path``."""
+    log = scalar_log(work_dir)
+    if not log:
+        raise FileNotFoundError(f"No mmengine scalars.json under '{work_dir}/*/vis_data/': "
+                                'is it a training work dir?')
+    records = read_scalars(log)
+    losses: Dict[str, List[tuple]] = defaultdict(list)
+    metrics: Dict[str, List[tuple]] = defaultdict(list)
+    timing = {'data_time', 'time', 'step', 'epoch', 'iter', 'lr'}
+    for r in records:
+        if 'lr' in r:             # a training record
+            for key in (k for k in r if 'loss' in k):
+                losses[key].append((r['step'], r[key]))
+        else:                     # a validation record
+            for key in (k for k in r if k not in timing):
+                metrics[key].append((r['step'], r[key]))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for key, points in sorted(losses.items()):
+        left.plot(*zip(*points), label=key)
+    left.set_xlabel('iteration')
+    left.set_yscale('log')
+    left.set_title('training losses')
+    for key, points in sorted(metrics.items()):
+        right.plot(*zip(*points), marker='o', label=key)
+    right.set_xlabel('epoch (validation)')
+    right.set_title('validation')
+    for ax in (left, right):
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.suptitle(os.path.basename(os.path.normpath(work_dir)), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,149 @@
+"""Benchmark results: metrics read from run logs, the papers' reference numbers, tables."""
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import statistics
+from typing import Dict, List, Optional, Sequence
+
+REFERENCE_COLUMNS = ('dataset', 'teacher', 'student', 'method', 'metric', 'value', 'source',
+                     'table', 'protocol')
+
+
+def scalar_log(work_dir: str) -> str:
+    """The ``scalars.json`` mmengine wrote for the latest run in ``work_dir`` ('' if none)."""
+    logs = sorted(glob.glob(os.path.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    return logs[-1] if logs else ''
+
+
+def read_scalars(path: str) -> List[dict]:
+    """The records of an mmengine ``scalars.json`` (one JSON object per line)."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def metric_history(work_dir: str, metric: str) -> List[float]:
+    """Every validation value of ``metric`` logged in ``work_dir``'s latest run, in order."""
+    path = scalar_log(work_dir)
+    return [r[metric] for r in read_scalars(path) if metric in r] if path else []
+
+
+def summarize(values: Sequence[float]) -> Dict[str, Optional[float]]:
+    """Mean and sample standard deviation (``None`` for fewer than two values)."""
+    if not values:
+        return dict(mean=None, std=None, n=0)
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return dict(mean=statistics.fmean(values), std=std, n=len(values))
+
+
+def load_reference(path: str) -> List[Dict[str, str]]:
+    """Rows of the reference-results CSV (lines starting with ``#`` are comments)."""
+    with open(path, newline='') as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith('#')))
+    for i, row in enumerate(rows, 2):
+        missing = [c for c in REFERENCE_COLUMNS if c not in row]
+        if missing or not row['source'] or not row['value']:
+            raise ValueError(f"Reference file '{path}', row {i}: needs the columns "
+                             f'{REFERENCE_COLUMNS} with a value and a source; got {row}.')
+    return rows
+
+
+def reference_for(rows: Sequence[dict], dataset: str, teacher: str, student: str,
+                  method: str, metric: str) -> Optional[dict]:
+    """The first reference row matching the run (teachers match on ``teacher`` alone,
+    baselines on ``student`` alone)."""
+    for row in rows:
+        if (row['dataset'], row['method'], row['metric']) != (dataset, method, metric):
+            continue
+        if method == 'teacher' and row['teacher'] == teacher:
+            return row
+        if method == 'baseline' and row['student'] == student:
+            return row
+        if (row['teacher'], row['student']) == (teacher, student):
+            return row
+    return None
+
+
+def _fmt(value: Optional[float], std: Optional[float] = None) -> str:
+    if value is None:
+        return '-'
+    return f'{value:.2f}' + (f' ± {std:.2f}' if std is not None else '')
+
+
+def _delta(ours: Optional[float], ref: Optional[float]) -> str:
+    return f'{ours - ref:+.2f}' if ours is not None and ref is not None else '-'
+
+
+def _paper_value(row: dict) -> Optional[float]:
+    return float(row['paper']['value']) if row.get('paper') else None
+
+
+def _ours_for_paper(row: dict) -> Optional[float]:
+    """Our best- or last-epoch mean, whichever the paper's protocol reports."""
+    paper = row.get('paper')
+    if paper is None:
+        return None
+    return row['last' if 'last' in paper['protocol'].lower() else 'best']['mean']
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    """One line per run: ours (best and last epoch, mean ± std over seeds), the difference
+    from the student's baseline (best), the paper's value (with its source and protocol)
+    and our difference from it (on the paper's protocol), wall time, status and work dir."""
+    baseline = {r['student']: r['best']['mean'] for r in rows if r['role'] == 'baseline'}
+    lines = ['| run | seeds | best | last | vs baseline | paper | Δ paper | source | time | '
+             'status |', '|---|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        paper = r.get('paper')
+        source = (f"{paper['source']} {paper['table']} ({paper['protocol']})"
+                  .replace('  ', ' ') if paper else '-')
+        status = f"[done]({r['work_dir']})" if r['status'] == 'done' else r['status']
+        seconds = f"{r['seconds']:.0f} s" if r.get('seconds') else '-'
+        lines.append(
+            f"| {r['name']} | {r['best']['n']} | {_fmt(r['best']['mean'], r['best']['std'])} | "
+            f"{_fmt(r['last']['mean'], r['last']['std'])} | "
+            f"{_delta(r['best']['mean'], baseline.get(r['student'])) if r['student'] else '-'}"
+            f" | {_fmt(_paper_value(r))} | {_delta(_ours_for_paper(r), _paper_value(r))} | "
+            f'{source} | {seconds} | {status} |')
+    return '\n'.join(lines)
+
+
+def matrix_table(rows: Sequence[dict]) -> str:
+    """The papers' layout: one line per teacher-student pair, a column per method; each
+    cell is ours (best, mean over seeds) with the paper's value in brackets."""
+    def cell(row: Optional[dict]) -> str:
+        if row is None:
+            return '-'
+        paper = _paper_value(row)
+        return _fmt(row['best']['mean']) + (f' ({paper:.2f})' if paper is not None else '')
+
+    by_role = {(r['role'], r['teacher'], r['student']): r for r in rows}
+    methods = list(dict.fromkeys(r['role'] for r in rows
+                                 if r['role'] not in ('teacher', 'baseline')))
+    pairs = list(dict.fromkeys((r['teacher'], r['student']) for r in rows if r['student']
+                               and r['teacher']))
+    lines = ['| teacher -> student | teacher | student | ' + ' | '.join(methods) + ' |',
+             '|---|---|---|' + '---|' * len(methods)]
+    for teacher, student in pairs:
+        cells = [cell(by_role.get(('teacher', teacher, ''))),
+                 cell(by_role.get(('baseline', '', student)))]
+        cells += [cell(by_role.get((m, teacher, student))) for m in methods]
+        lines.append(f'| {teacher} -> {student} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def write_results_csv(rows: Sequence[dict], path: str) -> None:
+    """``results.csv``: one line per run and seed with its best/last metric and status."""
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['run', 'role', 'teacher', 'student', 'seed', 'metric', 'best', 'last',
+                         'paper', 'status', 'work_dir', 'error'])
+        for r in rows:
+            for seed in r['seeds']:
+                writer.writerow([r['name'], r['role'], r['teacher'], r['student'],
+                                 seed['seed'], r['metric'], seed.get('best', ''),
+                                 seed.get('last', ''),
+                                 r['paper']['value'] if r.get('paper') else '',
+                                 seed['status'], seed['work_dir'], seed.get('error', '')])

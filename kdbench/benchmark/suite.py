@@ -1,0 +1,250 @@
+"""Benchmark suites: a teacher-student-method matrix, run locally or as cluster commands.
+
+A suite is a Python file (read with mmengine's Config)::
+
+    dataset = 'cifar100'                  # the name configs and reference rows use
+    config_dir = '../cls'                 # relative to the suite file
+    metric = 'accuracy/top1'              # the metric reported (greater is better)
+    seeds = [0, 1, 2, 3, 4]               # students are trained once per seed
+    pairs = [('resnet32x4', 'resnet8x4'), ...]   # or (teacher, student, pair name)
+    methods = {'KD': 'kd', 'AT': 'at'}    # display name -> config prefix
+    names = dict(teacher='{teacher}_{dataset}.py', student='{student}_{dataset}.py',
+                 method='{method}_{pair}_{dataset}.py')   # the defaults; pair defaults
+                                                          # to '{teacher}_{student}'
+    reference = 'reference_results.csv'   # optional: the papers' numbers
+    cfg_options = {}                      # optional: applied to every run
+
+It expands to one teacher run per teacher (first seed only), one baseline run per student
+and one run per pair and method, whose ``model.teacher_ckpt`` is its teacher run's final
+checkpoint. A run is finished when its work dir's ``last_checkpoint`` names the final
+epoch's checkpoint; finished runs are skipped, so a suite can be re-run after a failure or
+collected after cluster jobs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from mmengine.config import Config
+
+from kdbench.apis.config import load_config
+
+from . import results as R
+
+DEFAULT_NAMES = dict(teacher='{teacher}_{dataset}.py', student='{student}_{dataset}.py',
+                     method='{method}_{pair}_{dataset}.py')
+FAILURE_FILE = 'failure.json'
+
+
+@dataclass
+class Run:
+    """One config of a suite (trained once per seed)."""
+    name: str
+    role: str                      # 'teacher', 'baseline' or a method's display name
+    config: str
+    teacher: str
+    student: str = ''
+    depends: Optional['Run'] = None
+    seeds: List[int] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return os.path.splitext(os.path.basename(self.config))[0]
+
+
+class Suite:
+    """A loaded suite file: its runs in dependency order and where they work."""
+
+    def __init__(self, path: str, work_dir: str, cfg_options: Optional[dict] = None):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Suite file '{path}' not found.")
+        self.path, self.work_dir = path, work_dir
+        spec = Config.fromfile(path)
+        missing = [k for k in ('dataset', 'config_dir', 'metric', 'pairs', 'methods')
+                   if k not in spec]
+        if missing:
+            raise KeyError(f"Suite '{path}' lacks {missing}; see kdbench/benchmark/suite.py.")
+        here = os.path.dirname(os.path.abspath(path))
+        self.dataset, self.metric = spec.dataset, spec.metric
+        self.cfg_options = dict(spec.get('cfg_options', {}), **(cfg_options or {}))
+        self.reference = (R.load_reference(os.path.join(here, spec.reference))
+                          if spec.get('reference') else [])
+        names = dict(DEFAULT_NAMES, **spec.get('names', {}))
+        config_dir = os.path.join(here, spec.config_dir)
+        seeds = list(spec.get('seeds', [0]))
+
+        def config(kind: str, **fields) -> str:
+            name = names[kind].format(dataset=self.dataset, **fields)
+            return os.path.normpath(os.path.join(config_dir, name))
+
+        teachers: Dict[str, Run] = {}
+        students: Dict[str, Run] = {}
+        methods: List[Run] = []
+        for teacher, student, *pair in spec.pairs:
+            pair = pair[0] if pair else f'{teacher}_{student}'
+            if teacher not in teachers:
+                teachers[teacher] = Run(f'teacher {teacher}', 'teacher',
+                                        config('teacher', teacher=teacher), teacher,
+                                        seeds=seeds[:1])
+            if student not in students:
+                students[student] = Run(f'baseline {student}', 'baseline',
+                                        config('student', student=student), '', student,
+                                        seeds=seeds)
+            for shown, prefix in spec.methods.items():
+                methods.append(Run(f'{shown} {teacher} -> {student}', shown,
+                                   config('method', method=prefix, pair=pair), teacher,
+                                   student,
+                                   teachers[teacher], seeds))
+        self.runs = [*teachers.values(), *students.values(), *methods]
+        absent = [r.config for r in self.runs if not os.path.isfile(r.config)]
+        if absent:
+            raise FileNotFoundError(f"Suite '{path}' names configs that do not exist: "
+                                    f'{absent[:5]}{" ..." if len(absent) > 5 else ""}')
+
+    # ------------------------------------------------------------------ work dirs, state
+    def run_dir(self, run: Run, seed: int) -> str:
+        return os.path.join(self.work_dir, run.key, f'seed_{seed}')
+
+    def config_of(self, run: Run, seed: int) -> Config:
+        """The run's config with the suite's options, seed, work dir and teacher."""
+        cfg = load_config(run.config, self.cfg_options, self.run_dir(run, seed))
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=seed)
+        cfg.experiment_name = f'{run.key}_seed{seed}_{time.strftime("%Y%m%d_%H%M%S")}'
+        if run.depends is not None:
+            cfg.model.teacher_ckpt = self.final_checkpoint(run.depends, run.depends.seeds[0])
+        return cfg
+
+    def final_checkpoint(self, run: Run, seed: int) -> str:
+        """Where the run's last checkpoint is written (epoch- or iteration-based)."""
+        train_cfg = load_config(run.config, self.cfg_options).train_cfg
+        by_epoch = train_cfg.get('by_epoch', True) and 'max_epochs' in train_cfg
+        name = (f"epoch_{train_cfg['max_epochs']}.pth" if by_epoch
+                else f"iter_{train_cfg['max_iters']}.pth")
+        return os.path.join(self.run_dir(run, seed), name)
+
+    def status(self, run: Run, seed: int) -> str:
+        """'done', 'failed', 'incomplete' (started, not finished) or 'pending'."""
+        work_dir = self.run_dir(run, seed)
+        final = self.final_checkpoint(run, seed)
+        latest = os.path.join(work_dir, 'last_checkpoint')
+        if os.path.isfile(final) and os.path.isfile(latest):
+            with open(latest) as f:
+                if os.path.basename(f.read().strip()) == os.path.basename(final):
+                    return 'done'
+        if os.path.isfile(os.path.join(work_dir, FAILURE_FILE)):
+            return 'failed'
+        return 'incomplete' if os.path.isdir(work_dir) else 'pending'
+
+    # -------------------------------------------------------------------------- running
+    def run_local(self, train_fn, log=print) -> None:
+        """Train every unfinished run in order, in this process; a failing run is recorded
+        (``failure.json`` in its work dir) and the suite goes on; runs whose teacher
+        failed are recorded as failed too."""
+        for i, run in enumerate(self.runs, 1):
+            for seed in run.seeds:
+                state = self.status(run, seed)
+                if state == 'done':
+                    log(f'== [{i}/{len(self.runs)}] {run.name} seed {seed}: finished, skipped')
+                    continue
+                log(f'== [{i}/{len(self.runs)}] {run.name} seed {seed}: {run.config}')
+                work_dir = self.run_dir(run, seed)
+                os.makedirs(work_dir, exist_ok=True)
+                failure = os.path.join(work_dir, FAILURE_FILE)
+                if os.path.exists(failure):
+                    os.remove(failure)
+                if run.depends is not None and \
+                        self.status(run.depends, run.depends.seeds[0]) != 'done':
+                    self._fail(failure, f'teacher run {run.depends.name!r} did not finish')
+                    continue
+                start = time.perf_counter()
+                try:
+                    train_fn(self.config_of(run, seed), run.name)
+                except Exception as err:      # recorded; the suite goes on
+                    self._fail(failure, f'{type(err).__name__}: {err}', traceback.format_exc())
+                    log(f'   FAILED: {type(err).__name__}: {err}')
+                    continue
+                with open(os.path.join(work_dir, 'run_time.json'), 'w') as f:
+                    json.dump(dict(seconds=time.perf_counter() - start), f)
+
+    @staticmethod
+    def _fail(path: str, error: str, details: str = '') -> None:
+        with open(path, 'w') as f:
+            json.dump(dict(error=error, traceback=details), f, indent=1)
+
+    def commands(self, gpus: int = 8, partition: Optional[str] = None) -> List[str]:
+        """Shell lines that train the unfinished runs on a cluster: one ``torchrun`` (or,
+        with ``partition``, one ``srun``) per run and seed; teachers first."""
+        lines = ['# stage 1: teachers (wait for them before stage 2)']
+        for run in self.runs:
+            if run.role != 'teacher' and not lines[-1].startswith('# stage 2') and \
+                    not any(x.startswith('# stage 2') for x in lines):
+                lines.append('# stage 2: students (needs the teachers\' final checkpoints)')
+            for seed in run.seeds:
+                if self.status(run, seed) == 'done':
+                    continue
+                work_dir = self.run_dir(run, seed)
+                extra = f' --seed {seed}'
+                options = [f'{k}={v}' for k, v in self.cfg_options.items()]
+                if run.depends is not None:
+                    options.append('model.teacher_ckpt='
+                                   + self.final_checkpoint(run.depends, run.depends.seeds[0]))
+                if options:
+                    extra += ' --cfg-options ' + ' '.join(options)
+                if partition:
+                    lines.append(f'GPUS={gpus} bash tools/slurm_train.sh {partition} '
+                                 f'{run.key}_s{seed} {run.config} {work_dir}{extra}')
+                else:
+                    lines.append(f'bash tools/dist_train.sh {run.config} {gpus} '
+                                 f'--work-dir {work_dir}{extra}')
+        return lines
+
+    # ------------------------------------------------------------------------ collecting
+    def collect(self) -> List[dict]:
+        """One row per run: per-seed status and metrics, best/last summaries, the paper."""
+        rows = []
+        for run in self.runs:
+            seeds = []
+            for seed in run.seeds:
+                work_dir = self.run_dir(run, seed)
+                entry = dict(seed=seed, work_dir=work_dir, status=self.status(run, seed))
+                history = R.metric_history(work_dir, self.metric)
+                if entry['status'] == 'done' and history:
+                    entry.update(best=max(history), last=history[-1])
+                timing = os.path.join(work_dir, 'run_time.json')
+                if entry['status'] == 'done' and os.path.isfile(timing):
+                    with open(timing) as f:
+                        entry['seconds'] = json.load(f)['seconds']
+                if entry['status'] == 'failed':
+                    with open(os.path.join(work_dir, FAILURE_FILE)) as f:
+                        entry['error'] = json.load(f)['error']
+                seeds.append(entry)
+            done = [s for s in seeds if 'best' in s]
+            states = {s['status'] for s in seeds}
+            status = 'done' if states == {'done'} else (
+                'failed: ' + seeds[[s['status'] for s in seeds].index('failed')]['error']
+                if 'failed' in states else '/'.join(sorted(states)))
+            metric = self.metric.split('/')[-1]
+            rows.append(dict(
+                name=run.name, role=run.role, teacher=run.teacher, student=run.student,
+                metric=self.metric, seeds=seeds, status=status,
+                work_dir=os.path.relpath(os.path.dirname(seeds[0]['work_dir']), self.work_dir),
+                seconds=R.summarize([s['seconds'] for s in done if 'seconds' in s])['mean'],
+                best=R.summarize([s['best'] for s in done]),
+                last=R.summarize([s['last'] for s in done]),
+                paper=R.reference_for(self.reference, self.dataset, run.teacher, run.student,
+                                      run.role, metric)))
+        return rows
+
+    def report(self, rows: List[dict]) -> str:
+        """Write ``results.csv`` and ``results.md`` to the work dir; return the table."""
+        os.makedirs(self.work_dir, exist_ok=True)
+        R.write_results_csv(rows, os.path.join(self.work_dir, 'results.csv'))
+        table = R.markdown_table(rows)
+        with open(os.path.join(self.work_dir, 'results.md'), 'w') as f:
+            f.write(f'# {os.path.basename(self.path)}: {self.metric} ({self.dataset})\n\n'
+                    f'{R.matrix_table(rows)}\n\nEvery run:\n\n{table}\n')
+        return table

@@ -1,0 +1,68 @@
+"""Distributed runs: mmengine's launchers (NCCL) on GPUs, and a gloo path on CPU processes.
+
+mmengine's ``--launcher pytorch`` calls ``torch.cuda.set_device`` and gives DDP
+``device_ids``, both of which fail without a GPU. On a machine without CUDA,
+:func:`prepare_distributed` starts the process group with gloo before the Runner is built
+(the Runner then skips its own initialisation) and :class:`KDDistributedDataParallel`
+leaves ``device_ids`` out for CPU modules, so the same commands run on CPU processes.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.model import MMDistributedDataParallel
+from torch.nn.parallel import DistributedDataParallel
+
+from kdbench.registry import MODEL_WRAPPERS
+
+
+def prepare_distributed(cfg: Config) -> None:
+    """Set up the CPU gloo path for ``cfg.launcher`` when no GPU is available.
+
+    GPU runs are left to mmengine. On CPU, only torchrun (``launcher='pytorch'``) is
+    supported; SyncBN needs GPUs, so ``sync_bn`` is switched off there (with a warning).
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return
+    if cfg.launcher != 'pytorch':
+        raise RuntimeError(f"--launcher {cfg.launcher} needs GPUs; on CPU processes use "
+                           'torchrun (tools/dist_train.sh, --launcher pytorch).')
+    if 'RANK' not in os.environ:
+        raise RuntimeError('--launcher pytorch expects the environment torchrun sets (RANK, '
+                           'WORLD_SIZE, MASTER_ADDR); start with tools/dist_train.sh.')
+    if not dist.is_initialized():
+        dist.init_process_group('gloo')
+    cfg.env_cfg = dict(cfg.get('env_cfg', {}), dist_cfg=dict(backend='gloo'))
+    if cfg.get('sync_bn'):
+        print_log('SyncBatchNorm needs GPUs: sync_bn is ignored on CPU processes (each '
+                  'process normalises with its own batch statistics).', logger='current',
+                  level=30)
+        cfg.sync_bn = None
+
+
+@MODEL_WRAPPERS.register_module()
+class KDDistributedDataParallel(MMDistributedDataParallel):
+    """mmengine's DDP wrapper, usable on CPU processes, that keeps the teacher out of DDP.
+
+    A module on the CPU gets no ``device_ids``. The parameters and buffers of a
+    Distiller's ``teacher`` are excluded from DDP: never broadcast, never part of the
+    gradient all-reduce (every process loads the same teacher checkpoint).
+    ``find_unused_parameters`` stays off: every trained parameter must get a gradient in
+    every step.
+    """
+
+    def __init__(self, module: torch.nn.Module, **kwargs):
+        first = next(module.parameters(), None)
+        if first is not None and first.device.type == 'cpu':
+            kwargs.pop('device_ids', None)
+            kwargs.pop('output_device', None)
+        teacher = getattr(module, 'teacher', None)
+        if teacher is not None:
+            names = [f'teacher.{n}' for n, _ in teacher.named_parameters()]
+            names += [f'teacher.{n}' for n, _ in teacher.named_buffers()]
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, names)
+        super().__init__(module=module, **kwargs)

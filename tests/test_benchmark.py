@@ -1,0 +1,108 @@
+"""The benchmark runner on a tiny suite (digits, 1-epoch runs): table contents against
+the reference file, a run that fails on purpose is recorded and the suite goes on,
+finished runs are skipped, cluster commands, plots and the environment record."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kdbench.benchmark import Suite
+from kdbench.benchmark.results import load_reference
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, 'configs', 'demo')
+SHORT = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
+
+
+@pytest.fixture(scope='module')
+def suite_dir(tmp_path_factory):
+    """A suite of the demo pair with KD and a method whose config is broken on purpose,
+    and a reference file with a number for the baseline and for KD."""
+    root = tmp_path_factory.mktemp('suite')
+    configs = root / 'configs'
+    configs.mkdir()
+    for name in ('resnet20_digits.py', 'resnet8_digits.py', 'kd_resnet20_resnet8_digits.py'):
+        (configs / name).write_text(f"_base_ = ['{os.path.join(DEMO, name)}']\n")
+    (configs / 'broken_resnet20_resnet8_digits.py').write_text(
+        f"_base_ = ['{os.path.join(DEMO, 'kd_resnet20_resnet8_digits.py')}']\n"
+        "model = dict(methods=dict(kd=dict(type='NoSuchMethod')))\n")
+    (root / 'reference.csv').write_text(
+        '# test reference\n'
+        'dataset,teacher,student,method,metric,value,source,table,protocol\n'
+        'digits,,resnet8,baseline,top1,50.0,Test paper,Table 1,last epoch\n'
+        'digits,resnet20,resnet8,KD,top1,60.0,Test paper,Table 2,best epoch\n')
+    (root / 'tiny.py').write_text(
+        "dataset = 'digits'\nconfig_dir = 'configs'\nmetric = 'accuracy/top1'\n"
+        "seeds = [0]\npairs = [('resnet20', 'resnet8')]\n"
+        "methods = {'KD': 'kd', 'Broken': 'broken'}\nreference = 'reference.csv'\n")
+    return root
+
+
+def _benchmark(suite, work_dir, *extra):
+    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE='1')
+    done = subprocess.run([sys.executable, 'tools/benchmark.py', str(suite), '--work-dir',
+                           str(work_dir), *extra, '--cfg-options', *SHORT], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_suite_runs_records_failure_reports_and_skips_finished(suite_dir, tmp_path):
+    work_dir = tmp_path / 'bench'
+    out = _benchmark(suite_dir / 'tiny.py', work_dir)
+    assert 'FAILED' in out and 'NoSuchMethod' in out          # the broken run, recorded
+    rows = {line.split(' | ')[0].lstrip('| '): line.split(' | ')
+            for line in (work_dir / 'results.md').read_text().splitlines()
+            if line.startswith('| ') and ' | ' in line and not line.startswith('| run')}
+    kd = rows['KD resnet20 -> resnet8']
+    assert kd[5] == '60.00' and 'Test paper Table 2 (best epoch)' in kd[7]
+    assert float(kd[6]) == pytest.approx(float(kd[2]) - 60.0, abs=0.011)   # Δ on best
+    baseline = rows['baseline resnet8']
+    assert float(baseline[6]) == pytest.approx(float(baseline[3]) - 50.0, abs=0.011)  # last
+    assert rows['Broken resnet20 -> resnet8'][-1].startswith('failed: ')
+    assert 'NoSuchMethod' in rows['Broken resnet20 -> resnet8'][-1]
+    with open(work_dir / 'results.csv') as f:
+        assert len(f.read().strip().splitlines()) == 1 + 4          # header + 4 runs x 1 seed
+    assert (work_dir / 'methods.png').stat().st_size > 0
+    kd_dir = work_dir / 'kd_resnet20_resnet8_digits' / 'seed_0'
+    assert (kd_dir / 'curves.png').stat().st_size > 0
+    env = json.loads(next(kd_dir.glob('*/environment.json')).read_text())
+    assert env['seed'] == 0 and env['packages']['torch'] and env['git_commit']
+    assert env['hardware']['cpu_count'] >= 1
+
+    # Second invocation: finished runs are skipped, the failed one is tried again.
+    checkpoint = kd_dir / 'epoch_1.pth'
+    mtime = checkpoint.stat().st_mtime
+    out = _benchmark(suite_dir / 'tiny.py', work_dir)
+    assert out.count('finished, skipped') == 3 and 'FAILED' in out
+    assert checkpoint.stat().st_mtime == mtime
+
+
+def test_cluster_commands_list_unfinished_runs_teachers_first(suite_dir, tmp_path):
+    suite = Suite(str(suite_dir / 'tiny.py'), str(tmp_path / 'bench'))
+    lines = suite.commands(gpus=4)
+    assert lines[0].startswith('# stage 1') and 'resnet20_digits.py 4' in lines[1]
+    students = lines[lines.index(next(x for x in lines if x.startswith('# stage 2'))) + 1:]
+    assert len(students) == 3 and all('--seed 0' in x for x in students)
+    kd = next(x for x in students if 'kd_resnet20' in x)
+    assert 'model.teacher_ckpt=' + str(tmp_path / 'bench' / 'resnet20_digits' / 'seed_0'
+                                       / 'epoch_30.pth') in kd
+    assert suite.commands(partition='gpu')[1].startswith('GPUS=8 bash tools/slurm_train.sh gpu')
+
+
+def test_bad_suites_and_reference_files_are_named(tmp_path, suite_dir):
+    (tmp_path / 'missing.py').write_text("dataset = 'digits'\n")
+    with pytest.raises(KeyError, match=r"lacks \['config_dir', 'metric', 'pairs'"):
+        Suite(str(tmp_path / 'missing.py'), str(tmp_path))
+    (tmp_path / 'absent.py').write_text(
+        (suite_dir / 'tiny.py').read_text().replace("'kd'", "'nokd'")
+        .replace("config_dir = 'configs'", f"config_dir = '{suite_dir / 'configs'}'")
+        .replace("reference = 'reference.csv'", ''))
+    with pytest.raises(FileNotFoundError, match='nokd_resnet20_resnet8_digits.py'):
+        Suite(str(tmp_path / 'absent.py'), str(tmp_path))
+    (tmp_path / 'ref.csv').write_text('dataset,teacher,student,method,metric,value,source,'
+                                      'table,protocol\ndigits,a,b,KD,top1,1.0,,T1,best\n')
+    with pytest.raises(ValueError, match='row 2.*a source'):
+        load_reference(str(tmp_path / 'ref.csv'))

@@ -1,0 +1,99 @@
+"""Run a benchmark suite and compare with the papers' numbers.
+
+    python tools/benchmark.py SUITE [SUITE ...] [--work-dir DIR] [--cfg-options k=v ...]
+    python tools/benchmark.py SUITE --commands [--gpus 8] [--partition P]   # cluster jobs
+    python tools/benchmark.py SUITE --collect                               # tables only
+
+Trains every unfinished run of SUITE in this process (finished runs are skipped, a failing
+run is recorded and the suite goes on), then writes ``results.csv``, ``results.md`` (ours
+best/last epoch, mean ± std over seeds, next to the paper's value and source) and PNG
+plots to the work dir (default ``work_dirs/benchmark/<suite name>``). ``--commands``
+prints one torchrun (or srun) line per unfinished run instead; run them, then
+``--collect``. A suite file holding ``suites = [...]`` (other suite files, relative to it)
+runs each of them in turn, in ``<work dir>/<suite name>``.
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+from mmengine.config import Config
+
+from kdbench.apis import train
+from kdbench.benchmark import Suite, plot_methods_vs_baseline, plot_training_curves
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('suites', nargs='+', metavar='SUITE',
+                        help='suite file(s), e.g. configs/suites/cifar100.py')
+    parser.add_argument('--work-dir', help='default: work_dirs/benchmark/<suite name>')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override keys of every run, e.g. train_cfg.max_epochs=1')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--commands', action='store_true',
+                      help='print cluster commands for the unfinished runs')
+    mode.add_argument('--collect', action='store_true', help='only collect and report')
+    parser.add_argument('--gpus', type=int, default=8, help='GPUs per run (--commands)')
+    parser.add_argument('--partition', help='slurm partition (--commands): srun lines')
+    parser.add_argument('--verbose', action='store_true', help="mmengine's INFO log lines")
+    return parser.parse_args()
+
+
+def train_quietly(cfg, name: str, verbose: bool) -> None:
+    """Train with one progress line per epoch (mmengine's log to the work dir only)."""
+    if not verbose:
+        cfg.log_level = 'WARNING'
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='ProgressHook',
+                                                                 name=name)]
+    train(cfg)
+
+
+def expand(path: str, work_dir: str):
+    """``(suite file, work dir)`` pairs: a composite suite's members, or the suite itself."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Suite file '{path}' not found.")
+    members = Config.fromfile(path).get('suites')
+    if not members:
+        return [(path, work_dir)]
+    here = os.path.dirname(path)
+    return [pair for member in members for pair in expand(
+        os.path.join(here, member), os.path.join(work_dir, _name(member)))]
+
+
+def _name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def run(path: str, work_dir: str, args: argparse.Namespace) -> str:
+    """Run (or list, or collect) one suite; returns its report line for the summary."""
+    suite = Suite(path, work_dir, args.cfg_options)
+    if args.commands:
+        print('\n'.join(suite.commands(args.gpus, args.partition)))
+        return ''
+    if not args.collect:
+        suite.run_local(lambda cfg, name: train_quietly(cfg, name, args.verbose))
+    rows = suite.collect()
+    table = suite.report(rows)
+    plot_methods_vs_baseline(rows, os.path.join(work_dir, 'methods.png'), suite.metric)
+    for row in rows:
+        for seed in row['seeds']:
+            if seed['status'] == 'done':
+                plot_training_curves(seed['work_dir'],
+                                     os.path.join(seed['work_dir'], 'curves.png'))
+    return (f'{path}: {suite.metric}\n{table}\n(results: {work_dir}/results.md, results.csv,'
+            f' methods.png; curves.png in each run dir)')
+
+
+def main() -> None:
+    args = parse_args()
+    jobs = [pair for path in args.suites for pair in expand(
+        path, args.work_dir if args.work_dir and len(args.suites) == 1 else
+        os.path.join(args.work_dir or os.path.join('work_dirs', 'benchmark'), _name(path)))]
+    reports = [run(path, work_dir, args) for path, work_dir in jobs]
+    if not args.commands:
+        print('\n\n' + '\n\n'.join(reports), flush=True)
+
+
+if __name__ == '__main__':
+    main()
