@@ -20,10 +20,11 @@ from mmengine.config import Config
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 
-from kdbench.apis.config import load_config, task_model_cfg
 from kdbench.distill.cat_kd import class_activation_maps, select_cams
 from kdbench.distill.taps import Taps, resolve_taps
 from kdbench.utils.checkpoint import load_task_weights
+
+from .inputs import as_config, build_task_model, first_samples, preprocess
 
 CAM_TAPS = ('pre_pool', 'classifier')
 
@@ -240,24 +241,12 @@ def cam_grid(images: Tensor, teacher_cams: Tensor, student_cams: Tensor, class_i
     return canvas
 
 
-def _build_task_model(cfg: Config, owner: str) -> Tuple[nn.Module, int]:
+def _build_cam_model(cfg: Union[str, Config], owner: str) -> Tuple[nn.Module, int]:
     """The task model of ``cfg`` (a Distiller config's student) and its class count,
-    weights not loaded yet."""
-    from mmengine.registry import init_default_scope
-    from mmengine.utils import import_modules_from_strings
-
-    from kdbench.registry import MODELS
-
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'kdbench'))
-    model = MODELS.build(task_model_cfg(cfg.model))
+    weights not loaded yet; it must declare the CAM taps."""
+    model = build_task_model(cfg)
     resolve_taps(model, CAM_TAPS, owner)
     return model, model.tap_points['classifier'].channels
-
-
-def _as_config(cfg: Union[str, Config]) -> Config:
-    return load_config(cfg) if isinstance(cfg, str) else cfg
 
 
 def visualize_cams(teacher_cfg: Union[str, Config], teacher_ckpt: str,
@@ -285,14 +274,12 @@ def visualize_cams(teacher_cfg: Union[str, Config], teacher_ckpt: str,
     converted logits for them (``teacher_scores``, ``student_scores``) and their pooled
     CAMs ``teacher_pooled`` / ``student_pooled`` (``[k][r][r]``).
     """
-    from kdbench.registry import DATASETS
-
     if num_images < 1 or resolution < 1:
         raise ValueError(f'visualize_cams: num_images and resolution must be >= 1, got '
                          f'{num_images} and {resolution}.')
-    teacher_cfg, student_cfg = _as_config(teacher_cfg), _as_config(student_cfg)
-    teacher, t_classes = _build_task_model(teacher_cfg, 'teacher')
-    student, s_classes = _build_task_model(student_cfg, 'student')
+    teacher_cfg, student_cfg = as_config(teacher_cfg), as_config(student_cfg)
+    teacher, t_classes = _build_cam_model(teacher_cfg, 'teacher')
+    student, s_classes = _build_cam_model(student_cfg, 'student')
     if t_classes != s_classes:
         raise ValueError(f'The teacher has {t_classes} classes but the student has '
                          f'{s_classes}; CAMs are compared class by class, so both must '
@@ -305,25 +292,13 @@ def visualize_cams(teacher_cfg: Union[str, Config], teacher_ckpt: str,
     teacher.to(device)
     student.to(device)
 
-    loader = student_cfg.get(f'{split}_dataloader')
-    if not loader or not loader.get('dataset'):
-        raise KeyError(f"The student config has no {split}_dataloader.dataset to take "
-                       'images from.')
-    dataset = DATASETS.build(loader['dataset'])
-    names = list(getattr(dataset, 'metainfo', {}).get('classes') or
-                 [str(k) for k in range(t_classes)])
+    images, label_tensor, names = first_samples(student_cfg, num_images, split)
+    names = names or [str(k) for k in range(t_classes)]
     if len(names) != t_classes:
         raise ValueError(f'The dataset has {len(names)} classes but the models have '
                          f'{t_classes}.')
-    samples = [dataset[i] for i in range(min(num_images, len(dataset)))]
-    try:
-        images = torch.stack([torch.as_tensor(s['inputs']) for s in samples])
-    except RuntimeError as err:
-        raise ValueError('visualize_cams needs images of one size; give the dataset a '
-                         f'resize/crop pipeline ({err}).') from err
-    labels = [int(s['data_samples']['label']) for s in samples]
-    batch = dict(inputs=images, data_samples=dict(label=torch.tensor(labels)))
-    inputs = student.data_preprocessor(batch, False)['inputs']
+    labels = [int(k) for k in label_tensor]
+    inputs = preprocess(student, images, label_tensor)
 
     teacher_cams, _ = model_cams(teacher, inputs, 'teacher')
     student_cams, _ = model_cams(student, inputs, 'student')
