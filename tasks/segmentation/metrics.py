@@ -24,6 +24,7 @@ class IoUMetric(BaseMetric):
         num_classes: ``K``; default: the number of the dataset's ``classes``.
         ignore_index: label of pixels not counted.
     """
+    default_prefix = ''      # keys stay 'mIoU', 'mAcc', 'aAcc' (what configs and suites name)
 
     def __init__(self, num_classes: Optional[int] = None, ignore_index: int = 255,
                  **kwargs):
