@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo test test-all lint clean
+.PHONY: install demo test test-all lint clean bench
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,13 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -q
+
+bench: install
+	$(PY) tools/bench_distill.py --out work_dirs/bench/distill.json
+	$(PY) tools/bench_loader.py configs/cls/kd_resnet32x4_resnet8x4_cifar100.py \
+	    --synthetic-cifar 10000 --batches 100 --out work_dirs/bench/loader_cifar.json
+	$(PY) tools/bench_loader.py configs/seg/kd_deeplabv3p_r101_r18_voc.py \
+	    --synthetic-voc 128 --batches 8 --out work_dirs/bench/loader_voc.json
 
 lint: install
 	$(PY) -m flake8 kdbench tasks tools tests

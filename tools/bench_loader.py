@@ -2,17 +2,20 @@
 
     python tools/bench_loader.py CONFIG [--split train|val|test] [--workers 0 1 2]
                                  [--batches N] [--data-root DIR] [--synthetic-voc N]
-                                 [--out result.json]
+                                 [--synthetic-cifar N] [--out result.json]
 
 Builds ``<split>_dataloader`` with mmengine's ``Runner.build_dataloader``, reads one batch
 (worker start-up, reported apart) and then N batches, and prints images/s. With
 ``--synthetic-voc N`` it first writes N random 500x375 JPEG + palette PNG pairs in the VOC
-layout to a temporary folder and points the dataset's ``data_root`` at it.
+layout to a temporary folder and points the dataset's ``data_root`` at it;
+``--synthetic-cifar N`` writes CIFAR-100 python files (``train``, ``test``, ``meta``) with
+N random 32x32 images each instead.
 """
 import argparse
 import copy
 import json
 import os
+import pickle
 import tempfile
 import time
 
@@ -42,6 +45,20 @@ def write_synthetic_voc(root: str, n: int, size=(375, 500), seed: int = 0) -> No
             f.write(''.join(f'{name}\n' for name in ids))
 
 
+def write_synthetic_cifar100(root: str, n: int, seed: int = 0) -> None:
+    """``<root>/cifar-100-python/{train,test,meta}`` with ``n`` random images per split."""
+    rng = np.random.default_rng(seed)
+    folder = os.path.join(root, 'cifar-100-python')
+    os.makedirs(folder, exist_ok=True)
+    for split in ('train', 'test'):
+        entry = dict(data=rng.integers(0, 256, (n, 3 * 32 * 32), np.uint8),
+                     fine_labels=rng.integers(0, 100, n).tolist())
+        with open(os.path.join(folder, split), 'wb') as f:
+            pickle.dump(entry, f)
+    with open(os.path.join(folder, 'meta'), 'wb') as f:
+        pickle.dump(dict(fine_label_names=[f'class{i}' for i in range(100)]), f)
+
+
 def bench(loader_cfg: dict, workers: int, batches: int) -> dict:
     cfg = copy.deepcopy(loader_cfg)
     cfg.update(num_workers=workers, persistent_workers=workers > 0)
@@ -66,6 +83,9 @@ def main() -> None:
     parser.add_argument('--data-root', help="override the dataset's data_root")
     parser.add_argument('--synthetic-voc', type=int, metavar='N',
                         help='write N synthetic VOC samples to a temp dir and use them')
+    parser.add_argument('--synthetic-cifar', type=int, metavar='N',
+                        help='write CIFAR-100 files with N random images to a temp dir and '
+                        'use them')
     parser.add_argument('--out', help='write the results as JSON here')
     args = parser.parse_args()
 
@@ -78,6 +98,9 @@ def main() -> None:
         if args.synthetic_voc:
             write_synthetic_voc(tmp, args.synthetic_voc)
             args.data_root = tmp
+        if args.synthetic_cifar:
+            write_synthetic_cifar100(tmp, args.synthetic_cifar)
+            args.data_root = tmp
         if args.data_root:
             loader_cfg['dataset']['data_root'] = args.data_root
         results = []
@@ -87,6 +110,7 @@ def main() -> None:
                   f"({results[-1]['images']} images in {results[-1]['seconds']:.2f} s, "
                   f"start-up {results[-1]['startup_s']:.2f} s)", flush=True)
     if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             json.dump(dict(config=args.config, split=args.split,
                            batch_size=loader_cfg['batch_size'], results=results), f, indent=2)

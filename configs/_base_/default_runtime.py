@@ -14,7 +14,10 @@ default_hooks = dict(
 # Stop at the first NaN/inf loss term, before a checkpoint of the bad weights is written
 # (kdbench/hooks/nonfinite.py). To skip such steps instead, set
 # optim_wrapper.type='NonFiniteSkipOptimWrapper' (stops after max_consecutive_skips=10).
-custom_hooks = [dict(type='NonFiniteLossGuard')]
+# TeacherMetricHook: distillation runs log the teacher's validation metrics beside the
+# student's (val/teacher/*), evaluating the teacher once per checkpoint and validation
+# setup (cached in work_dirs/teacher_metrics.json, or $KDBENCH_CACHE_DIR; kdbench/hooks).
+custom_hooks = [dict(type='NonFiniteLossGuard'), dict(type='TeacherMetricHook')]
 env_cfg = dict(cudnn_benchmark=False,
                mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))

@@ -1,7 +1,7 @@
 """The Distiller: a student trained with a frozen teacher and registered methods."""
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -11,6 +11,7 @@ from kdbench.registry import DISTILL_METHODS, MODELS
 from kdbench.utils.checkpoint import load_task_weights
 
 from .base import DistillMethod
+from .speed import SpeedOptions
 from .taps import Taps, resolve_taps
 
 
@@ -36,22 +37,43 @@ class Distiller(BaseModel):
         student_loss_weight: factor on the student's own task losses (e.g. CE 0.1 in the
             CIFAR KD recipe; 0 trains from the distillation terms alone).
         data_preprocessor: defaults to the student's; the teacher sees the same inputs.
+        teacher_mode: ``'no_grad'`` (default) or ``'inference_mode'``: the autograd mode
+            of the teacher's forward. ``torch.inference_mode`` also skips version counters
+            and view tracking; its tapped tensors are cloned into ordinary tensors (they
+            could not be saved for backward otherwise), so the losses are identical. The
+            first step always runs under ``no_grad`` to check the taps for in-place
+            corruption, which inference tensors cannot report.
+        teacher_dtype: ``None`` (the student's dtype) or ``'float16'`` / ``'bfloat16'``:
+            the teacher's weights and inputs in that dtype (half precision on GPUs;
+            bfloat16 on CPUs with native support). Its tapped tensors are cast back to
+            float32 before the methods see them.
+        channels_last: store both networks' (and the methods') 4-D weights and the inputs
+            in the NHWC memory format (faster convolutions on most CPUs and on tensor-core
+            GPUs); the maths is unchanged.
+        compile_student: ``False`` (default), ``True`` or a dict of ``torch.compile``
+            arguments (``dict(mode='max-autotune')``): run the student's forward through
+            ``torch.compile`` from the second step on (the first runs eagerly to check the
+            taps). Checkpoint keys stay ``student.*``. Needs a working compiler tool
+            chain (a C++ compiler for inductor on CPU); a failure raises with that advice.
+            The compiled forward always runs with the student's taps registered
+            (:meth:`student_forward`): dynamo does not guard on module hooks, so a graph
+            traced without them would be reused without them.
     """
 
     def __init__(self, student: dict, teacher: dict, teacher_ckpt: Optional[str],
                  methods: Mapping[str, Optional[dict]], student_loss_weight: float = 1.0,
-                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None,
+                 teacher_mode: str = 'no_grad', teacher_dtype: Optional[str] = None,
+                 channels_last: bool = False, compile_student: Union[bool, dict] = False):
         if data_preprocessor is None:
             data_preprocessor = student.get('data_preprocessor')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.student = MODELS.build(student)
         self.teacher = MODELS.build(teacher)
         load_task_weights(self.teacher, teacher_ckpt, owner='teacher')
+        self.teacher_ckpt = teacher_ckpt
         self.teacher.requires_grad_(False)
         self.teacher.eval()
-        # Cached once for the per-step guard (a few microseconds, no module traversal).
-        self._teacher_params = tuple(self.teacher.parameters())
-        self._teacher_modules = tuple(self.teacher.modules())
         self._register_state_dict_hook(_drop_teacher_keys)
         self.register_load_state_dict_post_hook(_ignore_missing_teacher)
         self.student_loss_weight = float(student_loss_weight)
@@ -72,6 +94,13 @@ class Distiller(BaseModel):
         for method in self.methods.values():
             method.bind({t: self._student_points[t] for t in method.taps},
                         {t: self._teacher_points[t] for t in method.taps})
+        self.speed = SpeedOptions(teacher_mode, teacher_dtype, channels_last, compile_student)
+        self.speed.apply(self)
+        # Cached once for the per-step guard (a few microseconds, no module traversal).
+        self._teacher_params = tuple(self.teacher.parameters())
+        self._teacher_modules = tuple(self.teacher.modules())
+        # Set after the first loss step has checked the taps eagerly (see ``teacher_mode``).
+        self._taps_checked = False
 
     def init_weights(self) -> None:
         """Initialise the student (and its own init_cfg); never the loaded teacher."""
@@ -88,18 +117,46 @@ class Distiller(BaseModel):
                 mode: str = 'tensor') -> Union[Dict[str, Tensor], Any]:
         if mode == 'loss':
             return self.loss(inputs, data_samples)
-        return self.student(inputs, data_samples, mode=mode)
+        return self.student(self.speed.format_inputs(inputs), data_samples, mode=mode)
+
+    def teacher_forward(self, inputs: Tensor) -> Dict[str, Tensor]:
+        """The frozen teacher's tapped tensors for ``inputs`` ``[N, 3, H, W]``.
+
+        Runs without autograd (``teacher_mode``) in ``teacher_dtype``; the tensors come
+        back as ordinary (non-inference) tensors in the inputs' floating dtype, without
+        history.
+        """
+        context = self.speed.teacher_context(fast=self._taps_checked)
+        with context, Taps(self.teacher, self._teacher_points) as taps:
+            self.teacher(self.speed.teacher_inputs(inputs), mode='tensor')
+        return self.speed.teacher_outputs(taps.tensors(), inputs.dtype)
+
+    def teacher_predict(self, data: dict) -> Any:
+        """The teacher's ``predict`` outputs for a raw data batch (as the student's
+        ``val_step`` takes it): what :class:`~kdbench.hooks.TeacherMetricHook` evaluates."""
+        data = self.data_preprocessor(data, False)
+        inputs = self.speed.teacher_inputs(self.speed.format_inputs(data['inputs']))
+        with torch.no_grad():
+            return self.teacher(inputs, data['data_samples'], mode='predict')
+
+    def student_forward(self, inputs: Tensor, data_samples: Any
+                        ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+        """The student's task losses and tapped tensors (with autograd) for one batch."""
+        compiled = self._taps_checked and self.speed.compiled is not None
+        forward = self.speed.compiled if compiled else self.student
+        with Taps(self.student, self._student_points, check_inplace=not compiled) as taps:
+            losses = self.speed.call_student(forward, compiled, inputs, data_samples)
+        return losses, taps.tensors()
 
     def loss(self, inputs: Tensor, data_samples: Any) -> Dict[str, Tensor]:
         """Student task losses (scaled) plus every method's ``loss_*`` terms."""
         self.check_teacher_frozen()
-        with torch.no_grad(), Taps(self.teacher, self._teacher_points) as teacher_taps:
-            self.teacher(inputs, mode='tensor')
-        with Taps(self.student, self._student_points) as student_taps:
-            student_losses = self.student(inputs, data_samples, mode='loss')
+        inputs = self.speed.format_inputs(inputs)
+        teacher = self.teacher_forward(inputs)
+        student_losses, student = self.student_forward(inputs, data_samples)
+        self._taps_checked = True
         losses = {k: v * self.student_loss_weight if 'loss' in k else v
                   for k, v in student_losses.items()}
-        student, teacher = student_taps.tensors(), teacher_taps.tensors()
         for name, method in self.methods.items():
             terms = method(student, teacher, data_samples)
             clash = set(terms) & set(losses)

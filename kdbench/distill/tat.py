@@ -111,20 +111,29 @@ def tat_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
         key positions, no ``1/sqrt(C)`` scaling) sum of the values. With the usual equal
         shapes: ``[N, C, H, W]`` x3 -> ``[N, C, H, W]``.
     """
+    _check_attention_shapes(query, key, value)
+    n, _, h, w = query.shape
+    out = _attention_tokens(query, key, value)              # [N, HqWq, Cv]
+    return out.transpose(1, 2).reshape(n, value.shape[1], h, w)
+
+
+def _check_attention_shapes(query: Tensor, key: Tensor, value: Tensor) -> None:
     if query.dim() != 4 or key.dim() != 4 or value.dim() != 4 or \
             query.shape[:2] != key.shape[:2] or value.shape[0] != key.shape[0] or \
             value.shape[2:] != key.shape[2:]:
         raise ValueError('tat_attention expects query [N, C, Hq, Wq], key [N, C, Hk, Wk] and '
                          f'value [N, Cv, Hk, Wk], got {tuple(query.shape)}, '
                          f'{tuple(key.shape)} and {tuple(value.shape)}.')
-    n, _, h, w = query.shape
+
+
+def _attention_tokens(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+    """:func:`tat_attention` (shapes unchecked) in token layout ``[N, HqWq, Cv]``, fp32."""
     with torch.autocast(device_type=query.device.type, enabled=False):
         q = query.float().flatten(2).transpose(1, 2)        # [N, HqWq, C]
         k = key.float().flatten(2)                          # [N, C, HkWk]
         v = value.float().flatten(2).transpose(1, 2)        # [N, HkWk, Cv]
         attention = torch.softmax(torch.bmm(q, k), dim=-1)  # [N, HqWq, HkWk]
-        out = torch.bmm(attention, v)                       # [N, HqWq, Cv]
-    return out.transpose(1, 2).reshape(n, value.shape[1], h, w)
+        return torch.bmm(attention, v)                      # [N, HqWq, Cv]
 
 
 def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor) -> Tensor:
@@ -137,11 +146,15 @@ def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor) -> Tenso
     Returns:
         Scalar fp32 loss (mean over all elements).
     """
-    out = tat_attention(query, key, value)
-    if target.shape != out.shape:
-        raise ValueError(f'tat_loss: the attention output {tuple(out.shape)} and the target '
+    _check_attention_shapes(query, key, value)
+    out_shape = (query.shape[0], value.shape[1], *query.shape[2:])
+    if tuple(target.shape) != out_shape:
+        raise ValueError(f'tat_loss: the attention output {out_shape} and the target '
                          f'{tuple(target.shape)} must have the same shape.')
-    return F.mse_loss(out, target.float())
+    # The squared error is compared in the attention's token layout (a transposed view of
+    # the target): the same elements and mean, without copying the output back to NCHW.
+    out = _attention_tokens(query, key, value)             # [N, HW, C]
+    return F.mse_loss(out, target.float().flatten(2).transpose(1, 2))
 
 
 def patch_group(x: Tensor, patches: Pair, groups: int) -> Tensor:
@@ -172,7 +185,11 @@ def patch_group(x: Tensor, patches: Pair, groups: int) -> Tensor:
     if h == 0 or w == 0:
         raise ValueError(f'patch_group: patches=({n}, {m}) is larger than the {height}x{width} '
                          'feature map; use at most one patch per row/column of the map.')
-    x = x[:, :, :n * h, :m * w].reshape(batch, channels, n, h, m, w)
+    if (n * h, m * w) != (height, width):
+        # Drop the remainder. Only then: a full-size slice would still cost a zero-filled
+        # gradient buffer and a copy in the backward pass.
+        x = x[:, :, :n * h, :m * w]
+    x = x.reshape(batch, channels, n, h, m, w)
     x = x.permute(0, 2, 4, 1, 3, 5)                        # [N, n, m, C, h, w]
     return x.reshape(batch, groups, n * m * channels // groups, h, w)
 

@@ -3,6 +3,7 @@ from .environment import EnvironmentRecordHook
 from .nonfinite import NonFiniteLossError, NonFiniteLossGuard, NonFiniteSkipOptimWrapper
 from .progress import ProgressHook
 from .random_state import RandomStateHook
+from .teacher_metric import TeacherMetricHook
 
 __all__ = ['EnvironmentRecordHook', 'NonFiniteLossError', 'NonFiniteLossGuard',
-           'NonFiniteSkipOptimWrapper', 'ProgressHook', 'RandomStateHook']
+           'NonFiniteSkipOptimWrapper', 'ProgressHook', 'RandomStateHook', 'TeacherMetricHook']

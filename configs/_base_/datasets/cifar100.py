@@ -4,6 +4,8 @@ custom_imports = dict(imports=['tasks.classification'], allow_failed_imports=Fal
 data_root = 'data/cifar100'
 data_preprocessor = dict(type='ImgDataPreprocessor',
                          mean=[129.30, 124.07, 112.43], std=[68.17, 65.39, 70.42])
+# Workers persist across epochs; pin_memory takes effect only where CUDA is available
+# (torch skips it on CPU-only machines). Throughput: tools/bench_loader.py.
 train_dataloader = dict(
     batch_size=64, num_workers=4, persistent_workers=True, pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

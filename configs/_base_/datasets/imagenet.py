@@ -4,6 +4,8 @@ custom_imports = dict(imports=['tasks.classification'], allow_failed_imports=Fal
 data_root = 'data/imagenet'
 data_preprocessor = dict(type='ImgDataPreprocessor',
                          mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+# Workers persist across epochs; pin_memory takes effect only where CUDA is available
+# (torch skips it on CPU-only machines). Throughput: tools/bench_loader.py.
 train_dataloader = dict(
     batch_size=64, num_workers=8, persistent_workers=True, pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

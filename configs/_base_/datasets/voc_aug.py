@@ -19,6 +19,8 @@ train_pipeline = [
     dict(type='GaussianBlur', blur_limit=0, sigma_limit=(0.1, 1.0), p=0.5),
 ]
 val_pipeline = []
+# Workers persist across epochs; pin_memory takes effect only where CUDA is available
+# (torch skips it on CPU-only machines). Throughput: tools/bench_loader.py.
 # drop_last: a last batch of one image would fail in the ASPP pooling branch's BatchNorm.
 train_dataloader = dict(
     batch_size=16, num_workers=4, persistent_workers=True, pin_memory=True, drop_last=True,

@@ -1,0 +1,67 @@
+"""The distillation overhead benchmark (smoke mode): its report's fields, table and
+ratio summaries. No timing is asserted."""
+import importlib.util
+import json
+import os
+
+import pytest
+import torch
+
+from kdbench.benchmark import overhead
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def smoke_report(tmp_path_factory):
+    spec = importlib.util.spec_from_file_location(
+        'bench_distill', os.path.join(ROOT, 'tools', 'bench_distill.py'))
+    bench_distill = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_distill)
+    out = tmp_path_factory.mktemp('bench') / 'report.json'
+    bench_distill.main(['--smoke', '--tasks', 'cifar', 'voc', '--methods', 'kd',
+                        '--out', str(out)])
+    with open(out) as f:
+        return json.load(f)
+
+
+def test_smoke_report_has_every_field(smoke_report):
+    assert smoke_report['smoke'] and smoke_report['repeats'] == 1
+    assert smoke_report['fields'] == list(overhead.FIELDS)
+    for key in ('date', 'machine', 'torch', 'threads', 'load_average_start', 'argv'):
+        assert key in smoke_report
+    results = smoke_report['results']
+    assert [(r['task'], r['method']) for r in results] == [('cifar', 'kd'), ('voc', 'kd')]
+    for r in results:
+        assert set(overhead.FIELDS) <= set(r), r['task']
+        assert r['status'] == 'ok', r['reason']
+        assert set(r['times_s']) == set(overhead.PHASES)
+        assert all(len(v) == 1 and v[0] > 0 for v in r['times_s'].values())
+        assert set(r['ratio']) >= {'median', 'q1', 'q3', 'min', 'max', 'values'}
+        assert r['ratio']['median'] > 0 and r['cpu_ratio']['median'] > 0
+        assert set(r['peak_mem_bytes']) == set(overhead.PHASES)
+        assert r['memory_method']
+        assert r['teacher_outputs_require_grad'] is False
+        assert f"loss_{r['method']}" in r['losses']
+        assert all(torch.isfinite(torch.tensor(v)) for v in r['losses'].values())
+        assert r['meets_target'] is None          # no verdict from smoke shapes
+    assert results[1]['batch'] == overhead.TASKS['voc'].smoke.batch
+
+
+def test_markdown_table_has_a_row_per_case(smoke_report):
+    table = overhead.markdown_table(smoke_report)
+    assert len(table.splitlines()) == 2 + len(smoke_report['results'])
+
+
+def test_summarise_ratio_per_round():
+    times = dict(teacher=[1.0, 1.0, 2.0], student=[1.0, 3.0, 2.0], distill=[2.2, 4.0, 4.0])
+    summary = overhead.summarise(times)
+    assert summary['ratio']['values'] == pytest.approx([1.1, 1.0, 1.0])
+    assert summary['ratio']['median'] == pytest.approx(1.0)
+    assert summary['ratio']['max'] == pytest.approx(1.1)
+    assert summary['median_s'] == dict(teacher=1.0, student=2.0, distill=4.0)
+
+
+def test_ratio_targets_cover_every_method():
+    for task in overhead.TASKS.values():
+        assert set(task.targets) == set(overhead.METHODS)
