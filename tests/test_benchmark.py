@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from kdbench.benchmark import Suite
-from kdbench.benchmark.results import load_reference
+from kdbench.benchmark.results import load_reference, matrix_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'demo')
@@ -106,3 +106,17 @@ def test_bad_suites_and_reference_files_are_named(tmp_path, suite_dir):
                                       'table,protocol\ndigits,a,b,KD,top1,1.0,,T1,best\n')
     with pytest.raises(ValueError, match='row 2.*a source'):
         load_reference(str(tmp_path / 'ref.csv'))
+
+
+def test_matrix_cells_follow_each_papers_protocol():
+    def row(role, teacher, student, best, last, protocol=None):
+        paper = dict(value='70.0', protocol=protocol) if protocol else None
+        return dict(role=role, teacher=teacher, student=student, paper=paper,
+                    best=dict(mean=best), last=dict(mean=last))
+
+    table = matrix_table([row('teacher', 'T', '', 80.0, 79.0),
+                          row('baseline', '', 'S', 70.5, 70.1, 'last epoch'),
+                          row('KD', 'T', 'S', 72.0, 71.0, 'best epoch, mean of 5')])
+    header, _, line = table.splitlines()
+    assert header == '| teacher -> student | teacher | student | KD |'
+    assert line == '| T -> S | 80.00 | 70.10 (70.00) | 72.00 (70.00) |'

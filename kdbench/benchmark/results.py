@@ -81,11 +81,10 @@ def _paper_value(row: dict) -> Optional[float]:
 
 
 def _ours_for_paper(row: dict) -> Optional[float]:
-    """Our best- or last-epoch mean, whichever the paper's protocol reports."""
-    paper = row.get('paper')
-    if paper is None:
-        return None
-    return row['last' if 'last' in paper['protocol'].lower() else 'best']['mean']
+    """Our best- or last-epoch mean, whichever the paper's protocol reports (best epoch
+    when there is no paper value)."""
+    protocol = row['paper']['protocol'].lower() if row.get('paper') else ''
+    return row['last' if 'last' in protocol else 'best']['mean']
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
@@ -112,12 +111,13 @@ def markdown_table(rows: Sequence[dict]) -> str:
 
 def matrix_table(rows: Sequence[dict]) -> str:
     """The papers' layout: one line per teacher-student pair, a column per method; each
-    cell is ours (best, mean over seeds) with the paper's value in brackets."""
+    cell is ours (mean over seeds, on the paper's protocol: best or last epoch; best where
+    no paper value exists) with the paper's value in brackets."""
     def cell(row: Optional[dict]) -> str:
         if row is None:
             return '-'
         paper = _paper_value(row)
-        return _fmt(row['best']['mean']) + (f' ({paper:.2f})' if paper is not None else '')
+        return _fmt(_ours_for_paper(row)) + (f' ({paper:.2f})' if paper is not None else '')
 
     by_role = {(r['role'], r['teacher'], r['student']): r for r in rows}
     methods = list(dict.fromkeys(r['role'] for r in rows

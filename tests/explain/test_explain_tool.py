@@ -122,3 +122,27 @@ def test_missing_checkpoint_and_unknown_tap_are_named(files, tmp_path):
 def test_no_base_model_is_refused(files):
     with pytest.raises(ValueError, match='No base model: pass --base'):
         _tool().main([files['kd_cfg'], files['student']] + FAST)
+
+
+SEG_DIR = os.path.join(ROOT, 'configs/demo/seg')
+
+
+def test_tool_runs_on_segmentation_checkpoints(tmp_path):
+    """DeepLabV3+ R34 -> R18 on the digit scenes: seg Grad-CAM maps, scores per stage."""
+    teacher_cfg = os.path.join(SEG_DIR, 'deeplabv3p_r34_digitseg.py')
+    base_cfg = os.path.join(SEG_DIR, 'deeplabv3p_r18_digitseg.py')
+    teacher, base = str(tmp_path / 'teacher.pth'), str(tmp_path / 'base.pth')
+    torch.save({'state_dict': _model_state(teacher_cfg, 0)}, teacher)
+    torch.save({'state_dict': _model_state(base_cfg, 1)}, base)
+    student = str(tmp_path / 'student.pth')
+    torch.save({'state_dict': _model_state(base_cfg, 2)}, student)
+    out = tmp_path / 'out'
+    report = _tool().main([base_cfg, student, '--base', base_cfg, base, '--teacher',
+                           teacher_cfg, teacher, '--taps', 'stage4', 'last_stage',
+                           '--out', str(out)] + FAST)
+    assert sorted(os.listdir(out)) == ['explain.png', 'scores.json', 'scores.md', 'stages.png']
+    assert report['images'] == 8 and list(report['scores']) == ['stage4', 'last_stage']
+    for row in report['scores'].values():
+        assert set(row) == {'fss', 'rs_base', 'rs_student', 'rs_teacher', 'rs_residual',
+                            'rs_distilled'}
+        assert all(-0.5 < v <= 1.0 + 1e-6 for v in row.values())
