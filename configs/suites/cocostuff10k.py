@@ -1,12 +1,5 @@
-# The COCOStuff-10k table (REFERENCE §6, TaT paper): DeepLabV3+ ResNet-101 -> ResNet-18 and
-# -> MobileNetV2; baseline, KD, AT, CAT-KD, TaT (last stage) and TaT with the official
-# scripts' decoder tap. 100 epochs each on GPUs (`--commands --gpus 4`).
+# The COCOStuff-10k table (REFERENCE §6, TaT paper): the VOC suite's pairs, methods and seeds
+# on COCOStuff-10k (DeepLabV3+ ResNet-101 -> ResNet-18 and -> MobileNetV2; baseline, KD, AT,
+# CAT-KD, TaT and TaT with the official scripts' decoder tap).
+_base_ = ['voc.py']
 dataset = 'cocostuff10k'
-config_dir = '../seg'
-metric = 'mIoU'
-seeds = [0]
-pairs = [('deeplabv3p_r101', 'deeplabv3p_r18', 'deeplabv3p_r101_r18'),
-         ('deeplabv3p_r101', 'deeplabv3p_mbv2', 'deeplabv3p_r101_mbv2')]
-methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat',
-           'TaT (official protocol)': 'tat_official'}
-reference = 'reference_results.csv'

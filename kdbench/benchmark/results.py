@@ -50,20 +50,17 @@ def load_reference(path: str) -> List[Dict[str, str]]:
     return rows
 
 
+#: The model columns that identify a reference row, per row kind (default: the pair).
+_IDENTIFIED_BY = {'teacher': ('teacher',), 'baseline': ('student',)}
+
+
 def reference_for(rows: Sequence[dict], dataset: str, teacher: str, student: str,
                   method: str, metric: str) -> Optional[dict]:
     """The first reference row matching the run (teachers match on ``teacher`` alone,
     baselines on ``student`` alone)."""
-    for row in rows:
-        if (row['dataset'], row['method'], row['metric']) != (dataset, method, metric):
-            continue
-        if method == 'teacher' and row['teacher'] == teacher:
-            return row
-        if method == 'baseline' and row['student'] == student:
-            return row
-        if (row['teacher'], row['student']) == (teacher, student):
-            return row
-    return None
+    run = dict(dataset=dataset, teacher=teacher, student=student, method=method, metric=metric)
+    keys = ('dataset', 'method', 'metric') + _IDENTIFIED_BY.get(method, ('teacher', 'student'))
+    return next((row for row in rows if all(row[k] == run[k] for k in keys)), None)
 
 
 def _fmt(value: Optional[float], std: Optional[float] = None) -> str:

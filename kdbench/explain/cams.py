@@ -139,6 +139,16 @@ def _write_cells(draw: ImageDraw.ImageDraw, origin: Tuple[int, int], size: Tuple
             draw.text((cx - box[0], cy - box[1]), text, fill=(255, 255, 255), font=font)
 
 
+def draw_legend(canvas: Image.Image, draw: ImageDraw.ImageDraw, tile_width: int) -> None:
+    """The colour bar ('lo' .. 'hi') over the first column and its header 'input'."""
+    bar_w = max(8, tile_width - 30)
+    bar = colour_map(np.linspace(0, 1, bar_w))[None].repeat(CAPTION - 4, axis=0)
+    draw.text((PAD, PAD), 'lo', fill=(0, 0, 0), font=_font(10))
+    canvas.paste(Image.fromarray(bar), (PAD + 14, PAD + 2))
+    draw.text((PAD + 16 + bar_w, PAD), 'hi', fill=(0, 0, 0), font=_font(10))
+    draw.text((PAD, PAD + CAPTION), 'input', fill=(0, 0, 0), font=_font(11))
+
+
 def tile_size(height: int, width: int) -> Tuple[int, int]:
     """Side of the tiles of ``height x width`` images: nearest-upscaled by an integer factor
     until the shorter side is at least :data:`MIN_TILE`."""
@@ -198,12 +208,7 @@ def cam_grid(images: Tensor, teacher_cams: Tensor, student_cams: Tensor, class_i
         return PAD + col * (tw + PAD) + group * GROUP_GAP
 
     # Header: the colour bar and the rank over each group; the model and view per column.
-    bar_w = max(8, tw - 30)
-    bar = colour_map(np.linspace(0, 1, bar_w))[None].repeat(CAPTION - 4, axis=0)
-    draw.text((PAD, PAD), 'lo', fill=black, font=small)
-    canvas.paste(Image.fromarray(bar), (PAD + 14, PAD + 2))
-    draw.text((PAD + 16 + bar_w, PAD), 'hi', fill=black, font=small)
-    draw.text((PAD, PAD + CAPTION), 'input', fill=black, font=font)
+    draw_legend(canvas, draw, tw)
     views = ('teacher', f'teacher {resolution}x{resolution}', 'student',
              f'student {resolution}x{resolution}')
     for rank in range(topk):

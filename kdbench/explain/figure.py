@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional, Sequence
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from .cams import CAPTION, GROUP_GAP, PAD, _blend, _fit, _font, colour_map, tile_size
+from .cams import (CAPTION, GROUP_GAP, HEADER, PAD, _blend, _fit, _font, draw_legend,
+                   tile_size)
 
 
 class Column(NamedTuple):
@@ -40,19 +40,13 @@ def overlay_grid(images: Tensor, columns: Sequence[Column],
     xs = [PAD]
     for c in range(len(columns)):
         xs.append(xs[-1] + tw + PAD + (GROUP_GAP if c in starts else 0))
-    header = 2 * CAPTION + PAD
-    canvas = Image.new('RGB', (xs[-1] + tw + PAD, header + PAD + rows * (th + CAPTION + PAD)),
+    canvas = Image.new('RGB', (xs[-1] + tw + PAD, HEADER + PAD + rows * (th + CAPTION + PAD)),
                        (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     font, small = _font(11), _font(10)
     black = (0, 0, 0)
 
-    bar_w = max(8, tw - 30)
-    bar = colour_map(np.linspace(0, 1, bar_w))[None].repeat(CAPTION - 4, axis=0)
-    draw.text((PAD, PAD), 'lo', fill=black, font=small)
-    canvas.paste(Image.fromarray(bar), (PAD + 14, PAD + 2))
-    draw.text((PAD + 16 + bar_w, PAD), 'hi', fill=black, font=small)
-    draw.text((PAD, PAD + CAPTION), 'input', fill=black, font=font)
+    draw_legend(canvas, draw, tw)
     for c, column in enumerate(columns):
         x = xs[c + 1]
         if c in starts:
@@ -63,7 +57,7 @@ def overlay_grid(images: Tensor, columns: Sequence[Column],
         draw.text((x, PAD + CAPTION), _fit(draw, column.title, tw, font), fill=black, font=font)
 
     for r in range(rows):
-        y = header + PAD + r * (th + CAPTION + PAD)
+        y = HEADER + PAD + r * (th + CAPTION + PAD)
         image = images[r].permute(1, 2, 0).numpy()
         image = image.repeat(th // height, axis=0).repeat(tw // width, axis=1)
         canvas.paste(Image.fromarray(image), (xs[0], y))
