@@ -36,10 +36,10 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
-from mmengine.utils import import_modules_from_strings
 
 from kdbench.apis.config import load_config
 from kdbench.registry import MODELS
+from kdbench.utils.amp import enable_amp
 
 PHASES = ('teacher', 'student', 'distill')
 METHODS = ('kd', 'at', 'cat_kd', 'tat')
@@ -237,8 +237,7 @@ def build_case(config: str, shape: Shape, dense: bool, checkpoints: TeacherCheck
     amp = options.pop('amp', False)
     if not os.path.isfile(config):
         config = os.path.join(REPO_ROOT, config)
-    cfg = load_config(config)
-    import_modules_from_strings(**cfg.get('custom_imports', dict(imports=[])))
+    cfg = load_config(config)       # imports the config's task plugin (custom_imports)
     model_cfg = cfg.model.to_dict()
     _drop_encoder_checkpoints(model_cfg)
     model_cfg['teacher_ckpt'] = checkpoints.path(model_cfg['teacher'], shape)
@@ -246,11 +245,9 @@ def build_case(config: str, shape: Shape, dense: bool, checkpoints: TeacherCheck
     torch.manual_seed(0)
     distiller = MODELS.build(model_cfg).to(device)
     distiller.train()
-    optim_cfg = cfg.optim_wrapper.to_dict()
     if amp:
-        optim_cfg = (dict(optim_cfg, type='AmpOptimWrapper', loss_scale='dynamic')
-                     if device.startswith('cuda') else
-                     dict(optim_cfg, type='AutocastOptimWrapper', dtype='bfloat16'))
+        enable_amp(cfg, device)
+    optim_cfg = cfg.optim_wrapper.to_dict()
     with _quiet_mmengine():
         distill_optim = build_optim_wrapper(distiller, optim_cfg)
         student_optim = build_optim_wrapper(distiller.student, optim_cfg)

@@ -100,6 +100,7 @@ class Suite:
                                    student,
                                    teachers[teacher], seeds))
         self.runs = [*teachers.values(), *students.values(), *methods]
+        self._final_names: Dict[str, str] = {}
         absent = [r.config for r in self.runs if not os.path.isfile(r.config)]
         if absent:
             raise FileNotFoundError(f"Suite '{path}' names configs that do not exist: "
@@ -120,11 +121,12 @@ class Suite:
 
     def final_checkpoint(self, run: Run, seed: int) -> str:
         """Where the run's last checkpoint is written (epoch- or iteration-based)."""
-        train_cfg = load_config(run.config, self.cfg_options).train_cfg
-        by_epoch = train_cfg.get('by_epoch', True) and 'max_epochs' in train_cfg
-        name = (f"epoch_{train_cfg['max_epochs']}.pth" if by_epoch
-                else f"iter_{train_cfg['max_iters']}.pth")
-        return os.path.join(self.run_dir(run, seed), name)
+        if run.config not in self._final_names:      # read each config once
+            train_cfg = load_config(run.config, self.cfg_options).train_cfg
+            by_epoch = train_cfg.get('by_epoch', True) and 'max_epochs' in train_cfg
+            self._final_names[run.config] = (f"epoch_{train_cfg['max_epochs']}.pth" if by_epoch
+                                             else f"iter_{train_cfg['max_iters']}.pth")
+        return os.path.join(self.run_dir(run, seed), self._final_names[run.config])
 
     def status(self, run: Run, seed: int) -> str:
         """'done', 'failed', 'incomplete' (started, not finished) or 'pending'."""
@@ -178,11 +180,11 @@ class Suite:
     def commands(self, gpus: int = 8, partition: Optional[str] = None) -> List[str]:
         """Shell lines that train the unfinished runs on a cluster: one ``torchrun`` (or,
         with ``partition``, one ``srun``) per run and seed; teachers first."""
+        stage2 = '# stage 2: students (needs the teachers\' final checkpoints)'
         lines = ['# stage 1: teachers (wait for them before stage 2)']
         for run in self.runs:
-            if run.role != 'teacher' and not lines[-1].startswith('# stage 2') and \
-                    not any(x.startswith('# stage 2') for x in lines):
-                lines.append('# stage 2: students (needs the teachers\' final checkpoints)')
+            if run.role != 'teacher' and stage2 not in lines:
+                lines.append(stage2)
             for seed in run.seeds:
                 if self.status(run, seed) == 'done':
                     continue
@@ -224,9 +226,9 @@ class Suite:
                 seeds.append(entry)
             done = [s for s in seeds if 'best' in s]
             states = {s['status'] for s in seeds}
-            status = 'done' if states == {'done'} else (
-                'failed: ' + seeds[[s['status'] for s in seeds].index('failed')]['error']
-                if 'failed' in states else '/'.join(sorted(states)))
+            errors = [s['error'] for s in seeds if s['status'] == 'failed']
+            status = ('done' if states == {'done'} else
+                      f'failed: {errors[0]}' if errors else '/'.join(sorted(states)))
             metric = self.metric.split('/')[-1]
             rows.append(dict(
                 name=run.name, role=run.role, teacher=run.teacher, student=run.student,

@@ -42,10 +42,12 @@ class AutocastOptimWrapper(OptimWrapper):
             yield
 
 
-def enable_amp(cfg: Config) -> None:
+def enable_amp(cfg: Config, device: Optional[str] = None) -> None:
     """Switch ``cfg``'s optimizer wrapper to mixed precision: float16 with dynamic loss
-    scaling on a CUDA GPU (mmengine's ``AmpOptimWrapper``), bfloat16 autocast on CPU."""
-    if torch.cuda.is_available():
+    scaling on a CUDA GPU (mmengine's ``AmpOptimWrapper``), bfloat16 autocast on CPU.
+    ``device`` is where the model trains (default: a GPU when one is available)."""
+    cuda = torch.cuda.is_available() if device is None else device.startswith('cuda')
+    if cuda:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     else:
