@@ -1,11 +1,12 @@
 """tools/gpu_check.py in its CPU smoke form: report contents (JSON and Markdown), a failing
 case's non-zero exit, the first-step loss probe, the scaler-skip count, and (slow) every
 case of both tasks plus the torchrun launchers through the command line."""
-import importlib.util
 import json
 import os
+import runpy
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,12 +20,9 @@ from kdbench.registry import DISTILL_METHODS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'gpu_check_tool', os.path.join(ROOT, 'tools', 'gpu_check.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+def load_tool() -> SimpleNamespace:
+    """tools/gpu_check.py's functions (``main``), without running it as a script."""
+    return SimpleNamespace(**runpy.run_path(os.path.join(ROOT, 'tools', 'gpu_check.py')))
 
 
 @pytest.fixture(scope='module')
