@@ -36,7 +36,7 @@ bench: install
 
 # Every CUDA path in one check (docs/gpu.md); no `install` step: GPU machines keep their own
 # torch. Without a GPU: `make gpu-check SMOKE=1` (tiny shapes on CPU).
-CHECK_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+CHECK_PY ?= $(if $(shell test -x $(PY) && echo y),$(PY),python3)
 gpu-check:
 	PYTHONPATH=$(CURDIR) $(CHECK_PY) tools/gpu_check.py --out work_dirs/gpu_check $(if $(SMOKE),--smoke)
 
