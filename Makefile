@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo test test-all lint clean bench
+.PHONY: install demo test test-all lint clean bench gpu-check
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,12 @@ bench: install
 	    --synthetic-cifar 10000 --batches 100 --out work_dirs/bench/loader_cifar.json
 	$(PY) tools/bench_loader.py configs/seg/kd_deeplabv3p_r101_r18_voc.py \
 	    --synthetic-voc 128 --batches 8 --out work_dirs/bench/loader_voc.json
+
+# Every CUDA path in one check (docs/gpu.md); no `install` step: GPU machines keep their own
+# torch. Without a GPU: `make gpu-check SMOKE=1` (tiny shapes on CPU).
+CHECK_PY ?= $(if $(shell test -x $(PY) && echo y),$(PY),python3)
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(CHECK_PY) tools/gpu_check.py --out work_dirs/gpu_check $(if $(SMOKE),--smoke)
 
 lint: install
 	$(PY) -m flake8 kdbench tasks tools tests

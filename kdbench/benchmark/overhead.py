@@ -255,7 +255,7 @@ def build_case(config: str, shape: Shape, dense: bool, checkpoints: TeacherCheck
     return Case(distiller, distill_optim, student_optim, data, device.startswith('cuda'))
 
 
-def _timed(step: Callable[[], None], cuda: bool) -> Tuple[float, float]:
+def timed(step: Callable[[], None], cuda: bool) -> Tuple[float, float]:
     """Wall-clock and process CPU seconds (all threads) of one call of ``step``."""
     if cuda:
         torch.cuda.synchronize()
@@ -280,7 +280,7 @@ def time_case(case: Case, repeats: int, warmup: int = 2
     for index in range(repeats):
         order = PHASES[index % 3:] + PHASES[:index % 3]
         for name in order:
-            seconds, cpu_seconds = _timed(steps[name], case.cuda)
+            seconds, cpu_seconds = timed(steps[name], case.cuda)
             wall[name].append(seconds)
             cpu[name].append(cpu_seconds)
     return wall, cpu

@@ -30,13 +30,19 @@ def git_commit(path: str) -> str:
         return 'unknown'
 
 
-def environment_record(runner) -> dict:
+def package_versions() -> dict:
+    """The installed version of each of :data:`PACKAGES` (``None`` when missing)."""
     versions = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    return versions
+
+
+def environment_record(runner) -> dict:
+    versions = package_versions()
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return dict(
         git_commit=git_commit(os.path.dirname(os.path.abspath(__file__))),
