@@ -3,5 +3,7 @@ from kdbench.utils.amp import enable_amp
 
 from .config import load_config, task_model_cfg
 from .experiment import evaluate, train
+from .outputs import add_sample_outputs, enable_tta
 
-__all__ = ['enable_amp', 'evaluate', 'load_config', 'task_model_cfg', 'train']
+__all__ = ['add_sample_outputs', 'enable_amp', 'enable_tta', 'evaluate', 'load_config',
+           'task_model_cfg', 'train']
