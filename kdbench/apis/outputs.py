@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config
 
+from kdbench.evaluation.samples import check_out_file
 from kdbench.registry import METRICS, MODELS
 
 from .config import task_model_cfg
@@ -23,6 +24,8 @@ def add_sample_outputs(cfg: Config, out_file: Optional[str] = None,
     ``cfg.test_evaluator``, writing records to ``out_file`` and pictures to ``show_dir``."""
     if not out_file and not show_dir:
         return
+    if out_file:
+        check_out_file(out_file)
     metrics = _evaluators(cfg)
     writers = [getattr(METRICS.get(m['type']), 'sample_writer', None) for m in metrics]
     writers = [w for w in writers if w]
