@@ -76,8 +76,8 @@ def checkpoint(tmp_path_factory):
     import tasks.classification  # noqa: F401
     from kdbench.registry import MODELS
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='ImageClassifier', net=dict(type='resnet8',
-                                                                num_classes=10)))
+    model = MODELS.build(dict(type='ImageClassifier',
+                              net=dict(type='resnet8', num_classes=10)))
     path = tmp_path_factory.mktemp('ckpt') / 'resnet8.pth'
     torch.save({'state_dict': model.state_dict()}, path)
     return path
