@@ -12,6 +12,7 @@ from kdbench.registry import METRICS
 
 TILE = 128          # image side in a grid tile, pixels
 LINE = 12           # caption line height
+GAP = 4             # white margin right of and below each tile
 
 
 @METRICS.register_module()
@@ -49,7 +50,7 @@ class ClsSampleWriter(SampleWriter):
         names = self._names(len(output['pred_score']))
         image = Image.fromarray(inputs.cpu().numpy().transpose(1, 2, 0)).resize(
             (TILE, TILE), Image.NEAREST if inputs.shape[-1] < TILE else Image.BILINEAR)
-        tile = Image.new('RGB', (TILE, TILE + LINE * (len(classes) + 1)), 'white')
+        tile = Image.new('RGB', (TILE + GAP, TILE + LINE * (len(classes) + 1) + GAP), 'white')
         tile.paste(image, (0, 0))
         pen, font = ImageDraw.Draw(tile), ImageFont.load_default()
         pen.text((2, TILE), f'gt: {names[label]}'[:24], fill='black', font=font)

@@ -33,7 +33,7 @@ def test_out_records_every_sample_in_order_and_agree_with_the_metric(tmp_path, c
     assert first['topk_probs'] == sorted(first['topk_probs'], reverse=True)
     pages = sorted(os.listdir(tmp_path / 'show'))
     assert pages == [f'page_0_{i:04d}.png' for i in range(8)]     # ceil(450 / 64)
-    assert Image.open(tmp_path / 'show' / pages[0]).size == (8 * 128, 8 * (128 + 6 * 12))
+    assert Image.open(tmp_path / 'show' / pages[0]).size == (8 * 132, 8 * (128 + 6 * 12 + 4))
 
 
 def test_out_as_json(tmp_path, checkpoint):
