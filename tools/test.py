@@ -2,7 +2,8 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
                                            [--launcher none|pytorch|slurm]
-                                           [--out FILE.json|.pkl] [--show-dir DIR] [--tta]
+                                           [--out FILE.json|.pkl] [--show-dir DIR]
+                                           [--tta [--tta-scales S ...]]
 
 CONFIG may be the task model's config or a distillation config: a distilled student is
 evaluated on its own, without building or loading its teacher.
@@ -28,9 +29,10 @@ def parse_args() -> argparse.Namespace:
                         'per-image IoU and pixel accuracy')
     parser.add_argument('--show-dir', help='pictures: image | ground truth | prediction per '
                         'image (segmentation), grids with top-k labels (classification)')
-    parser.add_argument('--tta', nargs='*', type=float, metavar='SCALE',
-                        help='segmentation: flip + multi-scale test (default scales '
-                        '0.5 0.75 1.0 1.25 1.5 1.75), averaged softmax')
+    parser.add_argument('--tta', action='store_true', help='segmentation: flip + multi-scale '
+                        'test (scales 0.5 .. 1.75), averaged softmax')
+    parser.add_argument('--tta-scales', nargs='+', type=float, metavar='S',
+                        help='the scales of --tta')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -40,8 +42,8 @@ def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     add_sample_outputs(cfg, args.out, args.show_dir)
-    if args.tta is not None:
-        enable_tta(cfg, args.tta)
+    if args.tta:
+        enable_tta(cfg, args.tta_scales)
     metrics = evaluate(cfg, args.checkpoint)
     if get_rank() == 0:
         print(json.dumps(metrics, indent=2))

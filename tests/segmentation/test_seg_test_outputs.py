@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 from PIL import Image
 from seg_data import write_voc
 from test_seg_tools import ROOT, _data_options, _run
@@ -68,10 +69,12 @@ def test_test_py_writes_records_and_pictures_with_tta(tmp_path):
     torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
     out = _run('tools/test.py', 'configs/seg/deeplabv3p_r18_voc.py', str(tmp_path / 'model.pth'),
                '--work-dir', str(tmp_path / 'work'), '--out', str(tmp_path / 'res.json'),
-               '--show-dir', str(tmp_path / 'show'), '--tta', '0.5', '1.0',
+               '--show-dir', str(tmp_path / 'show'), '--tta', '--tta-scales', '0.5', '1.0',
                '--cfg-options', 'model.encoder_ckpt=None',
                *_data_options(tmp_path / 'voc', 64), cwd=ROOT)
     metrics = json.loads(out[out.rindex('{'):out.rindex('}') + 1])
+    used = Config.fromfile(tmp_path / 'work' / 'deeplabv3p_r18_voc.py')    # what the runner ran
+    assert used.model.tta == dict(flip=True, scales=(0.5, 1.0))
     records = json.load(open(tmp_path / 'res.json'))
     assert [r['name'] for r in records] == ['img_0', 'img_1', 'img_2']
     assert [r['index'] for r in records] == [0, 1, 2]
