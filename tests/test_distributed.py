@@ -68,9 +68,10 @@ def test_two_process_training_and_evaluation_match_one_process(tmp_path, teacher
     assert not any(k.startswith('teacher.') for k in state)          # rank 0 wrote it
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
-    two = last_json(run_script('dist_test.sh', config, checkpoint, 2, '--work-dir',
-                               tmp_path / 'test2', '--cfg-options', *ODD_TEST_SET,
-                               port=29612))
+    out = run_script('dist_test.sh', config, checkpoint, 2, '--work-dir', tmp_path / 'test2',
+                     '--cfg-options', *ODD_TEST_SET, port=29612)
+    assert out.count('"accuracy/top1"') == 1                     # printed by rank 0 only
+    two = last_json(out)
     cfg = load_config(config, cli_options(*ODD_TEST_SET), str(tmp_path / 'test1'))
     one = evaluate(cfg, str(checkpoint))
     assert two == one

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Multi-process training with torchrun: tools/dist_train.sh CONFIG NPROC [train.py args]
-# (GPUs with NCCL; on a machine without GPUs the processes run on the CPU with gloo.)
+# (NPROC per node; GPUs with NCCL, on a machine without GPUs CPU processes with gloo).
+# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT; interpreter: PYTHON
+# (see tools/dist_run.sh).
 set -euo pipefail
-CONFIG=$1
-NPROC=$2
-PORT=${PORT:-29500}
-python -m torch.distributed.run --nproc_per_node="$NPROC" --master_port="$PORT" \
-    "$(dirname "$0")/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+exec bash "$(dirname "$0")/dist_run.sh" "$2" train.py "$1" "${@:3}"

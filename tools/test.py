@@ -2,6 +2,8 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
                                            [--launcher none|pytorch|slurm]
+                                           [--out FILE.json|.pkl] [--show-dir DIR]
+                                           [--tta [--tta-scales S ...]]
 
 CONFIG may be the task model's config or a distillation config: a distilled student is
 evaluated on its own, without building or loading its teacher.
@@ -10,8 +12,9 @@ import argparse
 import json
 
 from mmengine.config import DictAction
+from mmengine.dist import get_rank
 
-from kdbench.apis import evaluate, load_config
+from kdbench.apis import add_sample_outputs, enable_tta, evaluate, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -22,6 +25,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config keys')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--out', help='per-sample records (.json or .pkl): top-k classes, or '
+                        'per-image IoU and pixel accuracy')
+    parser.add_argument('--show-dir', help='pictures: image | ground truth | prediction per '
+                        'image (segmentation), grids with top-k labels (classification)')
+    parser.add_argument('--tta', action='store_true', help='segmentation: flip + multi-scale '
+                        'test (scales 0.5 .. 1.75), averaged softmax')
+    parser.add_argument('--tta-scales', nargs='+', type=float, metavar='S',
+                        help='the scales of --tta')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -30,8 +41,12 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    add_sample_outputs(cfg, args.out, args.show_dir)
+    if args.tta:
+        enable_tta(cfg, args.tta_scales)
     metrics = evaluate(cfg, args.checkpoint)
-    print(json.dumps(metrics, indent=2))
+    if get_rank() == 0:
+        print(json.dumps(metrics, indent=2))
 
 
 if __name__ == '__main__':

@@ -2,13 +2,13 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...] [--resume [CKPT]]
                                  [--amp] [--launcher none|pytorch|slurm] [--seed N]
-                                 [--deterministic]
+                                 [--deterministic] [--vis tensorboard|wandb ...]
 """
 import argparse
 
 from mmengine.config import DictAction
 
-from kdbench.apis import enable_amp, load_config, train
+from kdbench.apis import enable_amp, enable_vis_backends, load_config, train
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,6 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--seed', type=int, help='random seed (overrides the config)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms (slower)')
+    parser.add_argument('--vis', action='append', default=[], metavar='BACKEND',
+                        help='also log to tensorboard or wandb (repeatable)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -39,6 +41,7 @@ def main() -> None:
         cfg.load_from = None if args.resume == 'auto' else args.resume
     if args.amp:
         enable_amp(cfg)
+    enable_vis_backends(cfg, args.vis)
     if args.seed is not None or args.deterministic:
         cfg.randomness = dict(cfg.get('randomness', {}), deterministic=args.deterministic)
         if args.seed is not None:

@@ -45,4 +45,8 @@ def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     load_task_weights(model, checkpoint, owner='student', source='CHECKPOINT')
+    loop = runner.test_loop
+    for metric in loop.evaluator.metrics:      # per-sample writers need the names and order
+        if hasattr(metric, 'bind_dataloader'):
+            metric.bind_dataloader(loop.dataloader)
     return runner.test()

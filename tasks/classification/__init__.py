@@ -3,6 +3,6 @@
 Importing it registers everything into kdbench's registries (configs do so through
 ``custom_imports = dict(imports=['tasks.classification'])``).
 """
-from . import classifier, datasets, metrics, models, transforms  # noqa: F401
+from . import classifier, datasets, metrics, models, outputs, transforms  # noqa: F401
 
-__all__ = ['classifier', 'datasets', 'metrics', 'models', 'transforms']
+__all__ = ['classifier', 'datasets', 'metrics', 'models', 'outputs', 'transforms']

@@ -53,7 +53,9 @@ class _ClassificationDataset(Dataset):
 def _unpickle(path: str) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"CIFAR-100 file '{path}' not found: data_root must hold the "
-                                'extracted cifar-100-python/ folder (train, test, meta).')
+                                'extracted cifar-100-python/ folder (train, test, meta), as '
+                                "torchvision's CIFAR100(root, download=True) leaves it "
+                                '(tools/prepare_cifar100.py --download).')
     try:
         with open(path, 'rb') as f:
             return pickle.load(f, encoding='latin1')

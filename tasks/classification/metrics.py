@@ -24,6 +24,7 @@ class TopKAccuracy(BaseMetric):
     """
 
     default_prefix = 'accuracy'
+    sample_writer = 'ClsSampleWriter'     # per-sample outputs of tools/test.py --out/--show-dir
 
     def __init__(self, topk: Sequence[int] = (1, 5),
                  subsets: Optional[Mapping[str, Sequence[int]]] = None, **kwargs):

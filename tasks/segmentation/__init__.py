@@ -4,6 +4,6 @@ DeepLabV3+ (segmentation-models-pytorch) with a tap table, and the mIoU metric.
 Importing it registers everything into kdbench's registries (configs do so through
 ``custom_imports = dict(imports=['tasks.segmentation'])``).
 """
-from . import datasets, metrics, segmentor, transforms  # noqa: F401
+from . import datasets, metrics, outputs, segmentor, transforms, tta  # noqa: F401
 
-__all__ = ['datasets', 'metrics', 'segmentor', 'transforms']
+__all__ = ['datasets', 'metrics', 'outputs', 'segmentor', 'transforms', 'tta']

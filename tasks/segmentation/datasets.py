@@ -165,27 +165,46 @@ class VOCAugDataset(_SegmentationDataset):
 
     Layout: ``<data_root>/JPEGImages/<id>.jpg``, ``<data_root>/<label_dir>/<id>.png``
     (single-channel; palette PNGs are read as indices), and
-    ``<data_root>/ImageSets/Segmentation/<split>.txt`` (train_aug 10582, val 1449 ids).
+    ``<data_root>/ImageSets/Segmentation/<split>.txt`` (train_aug 10582, val 1449 ids), as
+    ``tools/prepare_voc_aug.py`` writes it.
+
+    mmseg's layout (``tools/dataset_converters/voc_aug.py``) works as it is: its
+    ``trainaug.txt`` (the same 10582 ids) is read when ``train_aug.txt`` is absent (and
+    ``split='trainaug'`` names it), ``split='aug'`` reads its ``aug.txt`` (the 9118 SBD ids
+    outside VOC train/val), and since its ``SegmentationClassAug/`` holds only the SBD
+    labels, a label missing from ``label_dir`` is read from ``fallback_label_dir`` (VOC's own
+    ``SegmentationClass/``, where the VOC train ids outside SBD have theirs).
 
     Args:
         data_root: the VOC2012 folder.
-        split: ``'train_aug'``, ``'val'``, ``'train'`` or ``'trainval'``.
+        split: ``'train_aug'`` (alias ``'trainaug'``), ``'val'``, ``'train'``,
+            ``'trainval'`` or ``'aug'``.
         pipeline: transform configs (see ``transforms``).
         label_dir: ``'SegmentationClassAug'`` or the plain ``'SegmentationClass'``.
+        fallback_label_dir: where a label absent from ``label_dir`` is looked up
+            (``None``: nowhere).
     """
 
-    SPLITS = ('train_aug', 'val', 'train', 'trainval')
+    SPLITS = ('train_aug', 'val', 'train', 'trainval', 'trainaug', 'aug')
+    #: split -> split files tried in order (kdbench's name, then mmseg's).
+    SPLIT_FILES = {'train_aug': ('train_aug.txt', 'trainaug.txt'),
+                   'trainaug': ('trainaug.txt', 'train_aug.txt')}
 
     def __init__(self, data_root: str, split: str = 'train_aug',
                  pipeline: Optional[Sequence[dict]] = None,
-                 label_dir: str = 'SegmentationClassAug'):
+                 label_dir: str = 'SegmentationClassAug',
+                 fallback_label_dir: Optional[str] = 'SegmentationClass'):
         _check_choice('VOCAugDataset split', split, self.SPLITS)
         _require(data_root, 'VOC data root', 'it must hold JPEGImages/, '
-                 f'{label_dir}/ and ImageSets/Segmentation/.')
+                 f'{label_dir}/ and ImageSets/Segmentation/ (tools/prepare_voc_aug.py '
+                 'writes them).')
         super().__init__(VOC_CLASSES, pipeline)
         self.data_root, self.label_dir = data_root, label_dir
-        self.ids = _read_ids(os.path.join(data_root, 'ImageSets', 'Segmentation',
-                                          f'{split}.txt'))
+        self.fallback_label_dir = fallback_label_dir
+        folder = os.path.join(data_root, 'ImageSets', 'Segmentation')
+        names = self.SPLIT_FILES.get(split, (f'{split}.txt',))
+        found = [n for n in names if os.path.isfile(os.path.join(folder, n))]
+        self.ids = _read_ids(os.path.join(folder, (found or names)[0]))
         self.lut = np.arange(256, dtype=np.uint8)
         self.lut_valid = np.zeros(256, dtype=bool)
         self.lut_valid[[*range(len(VOC_CLASSES)), IGNORE_INDEX]] = True
@@ -194,11 +213,19 @@ class VOCAugDataset(_SegmentationDataset):
         return os.path.join(self.data_root, 'JPEGImages', f'{self.ids[index]}.jpg')
 
     def label_path(self, index: int) -> str:
-        return os.path.join(self.data_root, self.label_dir, f'{self.ids[index]}.png')
+        name = f'{self.ids[index]}.png'
+        path = os.path.join(self.data_root, self.label_dir, name)
+        if not os.path.exists(path) and self.fallback_label_dir:
+            fallback = os.path.join(self.data_root, self.fallback_label_dir, name)
+            if os.path.exists(fallback):
+                return fallback
+        return path
 
     def read_raw_label(self, index: int) -> np.ndarray:
         path = _require(self.label_path(index), 'Label file',
-                        'restore it or remove its id from the split file.')
+                        'restore it or remove its id from the split file' + (
+                            f' (not in {self.fallback_label_dir}/ either).'
+                            if self.fallback_label_dir else '.'))
         try:
             with Image.open(path) as png:
                 bands, label = png.getbands(), np.asarray(png)
@@ -221,32 +248,53 @@ class COCOStuff10kDataset(_SegmentationDataset):
     ``label_mode='171'`` the 171 used ids are renumbered 0..170 and the 11 unused ones
     (``COCOSTUFF_UNUSED``) become 255, with ``'182'`` the raw ``0..181`` are kept.
 
+    mmseg's converted layout (``tools/dataset_converters/coco_stuff10k.py``) is read with
+    ``annotation='png'``: ``images/{train2014,test2014}/<name>.jpg`` and
+    ``annotations/{train2014,test2014}/<name>_labelTrainIds.png`` holding 0 (unlabeled) and
+    1..171, the 171 used COCO-Stuff ids in order (the converter's table skips the 11
+    unused ones); the split is the folder, the ids the sorted file names. Both layouts give
+    the same train ids.
+
     Args:
-        data_root: the cocostuff-10k-v1.1 folder.
+        data_root: the cocostuff-10k-v1.1 folder (or mmseg's converted one).
         split: ``'train'``, ``'test'`` or ``'all'``.
         pipeline: transform configs.
         label_mode: ``'171'`` or ``'182'``.
-        annotation: ``'mat'`` or ``'json'`` (COCO-style RLE/polygon annotations read with
-            pycocotools; images matched by file-name stem).
+        annotation: ``'mat'``, ``'json'`` (COCO-style RLE/polygon annotations read with
+            pycocotools; images matched by file-name stem) or ``'png'`` (mmseg's layout).
         json_file: the json path (default ``<data_root>/cocostuff-10k-v1.1.json``).
     """
 
     SPLITS = ('train', 'test', 'all')
+    PNG_SUFFIX = '_labelTrainIds.png'
+    PNG_FOLDERS = dict(train=('train2014',), test=('test2014',),
+                       all=('train2014', 'test2014'))
 
     def __init__(self, data_root: str, split: str = 'train',
                  pipeline: Optional[Sequence[dict]] = None, label_mode: str = '171',
                  annotation: str = 'mat', json_file: Optional[str] = None):
         _check_choice('COCOStuff10kDataset split', split, self.SPLITS)
         _check_choice('COCOStuff10kDataset label_mode', label_mode, ('171', '182'))
-        _check_choice('COCOStuff10kDataset annotation', annotation, ('mat', 'json'))
+        _check_choice('COCOStuff10kDataset annotation', annotation, ('mat', 'json', 'png'))
         _require(data_root, 'COCO-Stuff-10k data root',
                  'it must hold images/, annotations/ and imageLists/.')
         used = np.setdiff1d(np.arange(len(COCOSTUFF_CLASSES)), COCOSTUFF_UNUSED)
+        # mmseg's PNG values 0..171 -> raw ids (0 unlabeled, the used ids in order)
+        self.png_to_raw = np.concatenate([[0], used + 1]).astype(np.uint8)
         if label_mode == '182':
             used = np.arange(len(COCOSTUFF_CLASSES))
         super().__init__([COCOSTUFF_CLASSES[i] for i in used], pipeline)
         self.data_root, self.annotation = data_root, annotation
-        self.ids = _read_ids(os.path.join(data_root, 'imageLists', f'{split}.txt'))
+        if annotation == 'png':
+            self.ids, self.folders = self._png_ids(split)
+        else:
+            lists = os.path.join(data_root, 'imageLists', f'{split}.txt')
+            if not os.path.exists(lists) and os.path.isdir(
+                    os.path.join(data_root, 'annotations', 'train2014')):
+                raise FileNotFoundError(f"Split file '{lists}' not found, but annotations/"
+                                        "train2014/ is: this is mmseg's converted layout; "
+                                        "set annotation='png'.")
+            self.ids = _read_ids(lists)
         self.lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
         self.lut[used + 1] = np.arange(len(used))
         self.lut_valid = np.arange(256) <= len(COCOSTUFF_CLASSES)
@@ -254,17 +302,42 @@ class COCOStuff10kDataset(_SegmentationDataset):
         if annotation == 'json':
             self.coco, self.image_ids = _load_coco(self.json_file)
 
+    def _png_ids(self, split: str) -> Tuple[List[str], List[str]]:
+        """Sorted names and folders of mmseg's ``*_labelTrainIds.png`` files."""
+        ids, folders = [], []
+        for folder in self.PNG_FOLDERS[split]:
+            path = _require(os.path.join(self.data_root, 'annotations', folder),
+                            'Label folder', "annotation='png' reads mmseg's converted layout "
+                            '(annotations/{train2014,test2014}/*_labelTrainIds.png).')
+            names = sorted(f[:-len(self.PNG_SUFFIX)] for f in os.listdir(path)
+                           if f.endswith(self.PNG_SUFFIX))
+            ids += names
+            folders += [folder] * len(names)
+        if not ids:
+            raise ValueError(f"No *{self.PNG_SUFFIX} files under '{self.data_root}/annotations/"
+                             f"{{{','.join(self.PNG_FOLDERS[split])}}}'; convert the data "
+                             "with mmseg's coco_stuff10k.py or use annotation='mat'.")
+        return ids, folders
+
     def image_path(self, index: int) -> str:
+        if self.annotation == 'png':
+            return os.path.join(self.data_root, 'images', self.folders[index],
+                                f'{self.ids[index]}.jpg')
         return os.path.join(self.data_root, 'images', f'{self.ids[index]}.jpg')
 
     def label_path(self, index: int) -> str:
         if self.annotation == 'json':
             return self.json_file
+        if self.annotation == 'png':
+            return os.path.join(self.data_root, 'annotations', self.folders[index],
+                                f'{self.ids[index]}{self.PNG_SUFFIX}')
         return os.path.join(self.data_root, 'annotations', f'{self.ids[index]}.mat')
 
     def read_raw_label(self, index: int) -> np.ndarray:
         if self.annotation == 'json':
             return self._paint(index)
+        if self.annotation == 'png':
+            return self._read_png(index)
         from scipy.io import loadmat
         path = _require(self.label_path(index), 'Label file',
                         'restore it or remove its name from the image list.')
@@ -277,6 +350,24 @@ class COCOStuff10kDataset(_SegmentationDataset):
             raise ValueError(f"Label '{path}' field 'S' is {label.dtype} {label.shape}; "
                              'expected an HxW integer map; replace the file.')
         return label
+
+    def _read_png(self, index: int) -> np.ndarray:
+        """mmseg's train-id PNG (0..171) as raw COCO-Stuff ids (0, 1..182)."""
+        path = _require(self.label_path(index), 'Label file',
+                        'restore it or reconvert the data.')
+        try:
+            with Image.open(path) as png:
+                bands, label = png.getbands(), np.asarray(png)
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ValueError(f"Cannot read label '{path}' ({err}); replace the file.") from err
+        if len(bands) != 1:
+            raise ValueError(f"Label '{path}' has {len(bands)} channels; mmseg's COCO-Stuff "
+                             'labels are single-channel PNGs of train ids 0..171.')
+        bad = np.unique(label[label >= len(self.png_to_raw)])
+        if bad.size:
+            raise ValueError(f"Label '{path}' holds values {bad[:10].tolist()} outside mmseg's "
+                             'train ids 0..171; reconvert the file.')
+        return self.png_to_raw[label]
 
     def _paint(self, index: int) -> np.ndarray:
         """Raw map (0 = unlabeled, 1..182) painted from the json's annotations in order;

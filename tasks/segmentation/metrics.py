@@ -25,6 +25,7 @@ class IoUMetric(BaseMetric):
         ignore_index: label of pixels not counted.
     """
     default_prefix = ''      # keys stay 'mIoU', 'mAcc', 'aAcc' (what configs and suites name)
+    sample_writer = 'SegSampleWriter'     # per-image outputs of tools/test.py --out/--show-dir
 
     def __init__(self, num_classes: Optional[int] = None, ignore_index: int = 255,
                  **kwargs):

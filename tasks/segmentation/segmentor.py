@@ -14,6 +14,8 @@ from kdbench.registry import MODELS
 from kdbench.utils.checkpoint import (extract_state_dict, load_local_checkpoint,
                                       load_state_strictly)
 
+from .tta import tta_probabilities
+
 #: Module of each encoder stage ``stage1..stage5`` (smp's features f1..f5) per encoder family.
 ENCODER_STAGES = {
     'resnet': ('relu', 'layer1', 'layer2', 'layer3', 'layer4'),
@@ -90,6 +92,9 @@ class DeepLabV3PlusSegmentor(BaseModel):
             :func:`load_encoder_weights`); no download ever happens.
         ignore_index: label excluded from the loss and the metric.
         data_preprocessor: normalisation of the uint8 batch (ImageNet mean/std).
+        tta: test-time augmentation of the ``predict`` mode (``tools/test.py --tta``), e.g.
+            ``dict(scales=(0.5, ..., 1.75), flip=True)`` (see :func:`tta_probabilities`);
+            ``None``: one plain forward.
 
     Modes: ``tensor`` -> logits ``[N, K, H, W]``; ``loss`` -> ``{'loss_seg'}`` (labels
     ``[N, H, W]`` in ``data_samples['label']``); ``predict`` -> one
@@ -99,7 +104,7 @@ class DeepLabV3PlusSegmentor(BaseModel):
     def __init__(self, encoder: str = 'resnet18', num_classes: int = 21,
                  output_stride: int = 16, encoder_ckpt: Optional[str] = None,
                  ignore_index: int = 255, data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None, tta: Optional[dict] = None):
         import segmentation_models_pytorch as smp
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         _encoder_family(encoder)
@@ -107,7 +112,7 @@ class DeepLabV3PlusSegmentor(BaseModel):
                                      encoder_output_stride=output_stride, classes=num_classes)
         if encoder_ckpt:
             load_encoder_weights(self.net.encoder, encoder_ckpt)
-        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.num_classes, self.ignore_index, self.tta = num_classes, ignore_index, tta
         self.tap_points = {name: point.under('net') for name, point in
                            segmentation_taps(self.net, encoder, num_classes,
                                              output_stride).items()}
@@ -124,7 +129,10 @@ class DeepLabV3PlusSegmentor(BaseModel):
                 mode: str = 'tensor'):
         if mode not in ('tensor', 'loss', 'predict'):
             raise ValueError(f"Unknown mode '{mode}'; use 'loss', 'predict' or 'tensor'.")
-        logits = self.logits(inputs)
+        if mode == 'predict' and self.tta is not None:
+            logits = tta_probabilities(self.logits, inputs, **self.tta)
+        else:
+            logits = self.logits(inputs)
         if mode == 'tensor':
             return logits
         labels = data_samples['label']

@@ -72,7 +72,8 @@ VOC_ERRORS = {
     'empty split': (lambda r: (r / 'ImageSets/Segmentation/val.txt').write_text('\n'),
                     dict(split='val'), ValueError, 'val.txt.* lists no ids'),
     'unknown split': (lambda r: None, dict(split='test'), ValueError,
-                      r"split must be one of \['train_aug', 'val', 'train', 'trainval'\]"),
+                      r"split must be one of \['train_aug', 'val', 'train', 'trainval', "
+                      r"'trainaug', 'aug'\]"),
 }
 
 
@@ -236,8 +237,8 @@ COCO_ERRORS = {
                   r"split must be one of \['train', 'test', 'all'\]"),
     'bad mode': (lambda r: None, dict(label_mode='170'), ValueError,
                  r"label_mode must be one of \['171', '182'\], got '170'"),
-    'bad annotation': (lambda r: None, dict(annotation='png'), ValueError,
-                       r"annotation must be one of \['mat', 'json'\]"),
+    'bad annotation': (lambda r: None, dict(annotation='txt'), ValueError,
+                       r"annotation must be one of \['mat', 'json', 'png'\]"),
     'no json': (lambda r: None, dict(annotation='json'), FileNotFoundError,
                 "COCO-Stuff json '.*cocostuff-10k-v1.1.json' not found"),
     'corrupt json': (lambda r: _break(r / 'cocostuff-10k-v1.1.json', b'{"images": ['),
