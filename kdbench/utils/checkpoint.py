@@ -14,7 +14,7 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .key_maps import from_released_layout, rename_hints
+from .key_maps import from_released_layout, rename_hints, rename_released
 
 _SHOWN_KEYS = 8
 #: What a weights-only load of a truncated or damaged file raises (besides torch's zip
@@ -116,7 +116,7 @@ def extract_state_dict(checkpoint: Mapping, model: nn.Module) -> Dict[str, Tenso
     dict of the network a task model wraps (e.g. a torchvision ResNet file loaded into a
     classifier holding it as ``net``), or the reverse (a classifier or Distiller checkpoint
     loaded into the bare network, as ``tv_resnet*(weights=PATH)`` does), and the released
-    CIFAR teachers' layout (see :mod:`kdbench.utils.key_maps`).
+    CIFAR teachers' layout or key names (see :mod:`kdbench.utils.key_maps`).
     """
     released = from_released_layout(checkpoint, model)
     if released is not None:
@@ -127,17 +127,20 @@ def extract_state_dict(checkpoint: Mapping, model: nn.Module) -> Dict[str, Tenso
     if any(k.startswith('student.') for k in state):
         state = _strip(state, 'student.')
     expected = set(model.state_dict())
-    if set(state) != expected:
-        for child, _ in model.named_children():
-            prefixed = {f'{child}.{k}': v for k, v in state.items()}
-            if set(prefixed) == expected:
-                return prefixed
-        # The reverse: a task model's checkpoint (``net.*``) loaded into the bare network.
-        for head in sorted({k.split('.', 1)[0] for k in state if '.' in k}):
-            stripped = _strip(state, f'{head}.')
-            if set(stripped) == expected:
-                return stripped
-    return state
+    candidates = [state]
+    # The task model's network checkpoint loaded into the task model (``net.`` added) ...
+    candidates += [{f'{child}.{k}': v for k, v in state.items()}
+                   for child, _ in model.named_children()]
+    # ... the reverse (a task model's ``net.*`` loaded into the bare network) ...
+    candidates += [_strip(state, f'{head}.')
+                   for head in sorted({k.split('.', 1)[0] for k in state if '.' in k})]
+    # ... and a plain state dict in the KD literature's key names (the network's key map).
+    candidates.append(rename_released(state, model))
+    for candidate in candidates:
+        if set(candidate) == expected:
+            return candidate
+    # None fits: the closest, so that the error lists the keys that really differ.
+    return max(candidates, key=lambda c: len(expected & set(c)))
 
 
 def _listed(keys) -> str:

@@ -55,19 +55,25 @@ def is_released_layout(checkpoint) -> bool:
             and isinstance(checkpoint['model'], Mapping))
 
 
+def rename_released(state: Mapping[str, Tensor], model: nn.Module) -> Dict[str, Tensor]:
+    """``state`` (keys in the released model's names, without a task-model prefix) in
+    ``model``'s key names, renamed by its network's ``RELEASED_KEY_MAP``; keys the map
+    does not produce are kept, under the network's prefix (so a strict load names them)."""
+    found = released_key_map(model)
+    prefix, net, key_map = found if found else ('', model, ())
+    lookup = {released_name(k, key_map): prefix + k for k in net.state_dict()}
+    return {lookup.get(k, prefix + k): v for k, v in state.items()}
+
+
 def from_released_layout(checkpoint, model: nn.Module) -> Optional[Dict[str, Tensor]]:
-    """The weights of a released-layout checkpoint in ``model``'s key names (renamed by the
-    network's ``RELEASED_KEY_MAP``), or ``None`` for any other layout. Keys the map does
-    not produce are kept (so a strict load names them)."""
+    """The weights of a released-layout checkpoint in ``model``'s key names
+    (:func:`rename_released`), or ``None`` for any other layout."""
     if not is_released_layout(checkpoint):
         return None
     state = dict(checkpoint['model'])
     if state and all(k.startswith('module.') for k in state):
         state = {k[len('module.'):]: v for k, v in state.items()}
-    found = released_key_map(model)
-    prefix, net, key_map = found if found else ('', model, ())
-    lookup = {released_name(k, key_map): prefix + k for k in net.state_dict()}
-    return {lookup.get(k, prefix + k): v for k, v in state.items()}
+    return rename_released(state, model)
 
 
 def _substitution(old: str, new: str) -> Tuple[str, str]:
@@ -93,7 +99,7 @@ def rename_hints(missing: Mapping[str, Tensor], unexpected: Mapping[str, Tensor]
     counts: Counter = Counter()
     for old in sorted(unexpected):
         shape, last = tuple(unexpected[old].shape), old.rsplit('.', 1)[-1]
-        best, best_score = None, -1
+        best, best_score = None, float('-inf')
         for new, tensor in pool.items():
             if tuple(tensor.shape) != shape or new.rsplit('.', 1)[-1] != last:
                 continue
