@@ -88,3 +88,22 @@ def test_unmapped_file_names_keys_and_the_renames_that_fix_them(tmp_path):
     assert '(+6 more)' in message          # the 14 keys that differ, not all 344
     assert "'proj' -> 'shortcut' (12 keys)" in message
     assert "'linear' -> 'fc' (2 keys)" in message
+
+
+def test_cifar_suite_switches_to_the_released_teachers(tmp_path):
+    import os
+
+    from kdbench.benchmark import Suite
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    suites = os.path.join(root, 'configs', 'suites')
+    trained = Suite(os.path.join(suites, 'cifar100.py'), str(tmp_path / 'a'))
+    released = Suite(os.path.join(suites, 'cifar100_released.py'), str(tmp_path / 'b'))
+    assert any(run.role == 'teacher' for run in trained.runs)
+    assert not any(run.role == 'teacher' for run in released.runs)
+    kd = next(r for r in released.runs if r.name == 'KD resnet32x4 -> resnet8x4')
+    assert released.config_of(kd, 0).model.teacher_ckpt == \
+        'cifar_teachers/resnet32x4_vanilla/ckpt_epoch_240.pth'
+    at = next(r for r in released.runs if r.name == 'AT resnet50 -> mobilenetv2')
+    assert released.teacher_ckpt(at) == 'cifar_teachers/ResNet50_vanilla/ckpt_epoch_240.pth'
+    commands = '\n'.join(released.commands(gpus=1))
+    assert 'model.teacher_ckpt=cifar_teachers/wrn_40_2_vanilla/ckpt_epoch_240.pth' in commands
