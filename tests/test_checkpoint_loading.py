@@ -136,3 +136,18 @@ def test_truncated_resume_checkpoint_is_named(tmp_path, tiny_classifier_cfg, tea
     runner = KDRunner.from_cfg(cfg)
     with pytest.raises(CorruptCheckpointError, match=rf"'{cut}' is truncated or corrupt"):
         runner.load_or_resume()
+
+
+def test_kdbench_runner_writes_its_checkpoints_atomically(tmp_path, monkeypatch):
+    from kdbench.apis import load_config, train
+    from kdbench.utils import atomic_io
+    written = []
+    monkeypatch.setattr(atomic_io.AtomicLocalBackend, 'put', lambda self, obj, path: (
+        written.append(os.path.basename(path)), atomic_io.write_atomically(obj, path)))
+    cfg = load_config(os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py'),
+                      dict(log_level='WARNING'), str(tmp_path))
+    cfg.train_cfg = dict(by_epoch=False, max_iters=1, val_interval=1)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=1)
+    train(cfg)
+    assert written == ['iter_1.pth'] and (tmp_path / 'iter_1.pth').is_file()

@@ -23,7 +23,7 @@ from kdbench.utils.checkpoint import load_local_checkpoint
 class KDRunner(Runner):
     """``Runner`` whose checkpoint loads (resume, ``load_from``) use kdbench's loader for
     local files (URLs and other schemes go through mmengine's ``CheckpointLoader``) and
-    whose saves are atomic. Configs may also select it with ``runner_type='KDRunner'``."""
+    whose saves are atomic (registered in kdbench's RUNNERS)."""
 
     def load_checkpoint(self, filename: str, map_location: Union[str, Callable] = 'cpu',
                         strict: bool = False, revise_keys: list = [(r'^module.', '')]):

@@ -14,7 +14,7 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .key_maps import from_released_layout, rename_hints, rename_released
+from .key_maps import is_released_layout, rename_hints, rename_released
 
 _SHOWN_KEYS = 8
 #: What a weights-only load of a truncated or damaged file raises (besides torch's zip
@@ -104,35 +104,44 @@ def load_local_checkpoint(filename: str, map_location: Union[str, Callable] = 'c
     return checkpoint
 
 
-def _strip(state: Mapping[str, Tensor], prefix: str) -> Dict[str, Tensor]:
+def strip_prefix(state: Mapping[str, Tensor], prefix: str) -> Dict[str, Tensor]:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def unwrap_state_dict(checkpoint: Mapping) -> Dict[str, Tensor]:
+    """The state dict inside a checkpoint: under ``state_dict`` (mmengine), under ``model``
+    (the released CIFAR teachers' layout) or the checkpoint itself, without DDP's
+    ``module.`` prefix and with a Distiller's ``student.`` weights only."""
+    state = dict(checkpoint['model'] if is_released_layout(checkpoint)
+                 else checkpoint.get('state_dict', checkpoint))
+    if state and all(k.startswith('module.') for k in state):
+        state = strip_prefix(state, 'module.')
+    if any(k.startswith('student.') for k in state):
+        state = strip_prefix(state, 'student.')
+    return state
 
 
 def extract_state_dict(checkpoint: Mapping, model: nn.Module) -> Dict[str, Tensor]:
     """The task model's weights inside a checkpoint, whatever wrote it.
 
-    Accepts an mmengine checkpoint (``state_dict`` key), a DDP-wrapped one (``module.``),
-    a Distiller checkpoint (its ``student.`` weights are the task model), a plain state
-    dict of the network a task model wraps (e.g. a torchvision ResNet file loaded into a
-    classifier holding it as ``net``), or the reverse (a classifier or Distiller checkpoint
-    loaded into the bare network, as ``tv_resnet*(weights=PATH)`` does), and the released
-    CIFAR teachers' layout or key names (see :mod:`kdbench.utils.key_maps`).
+    Accepts what :func:`unwrap_state_dict` does (an mmengine checkpoint, DDP-wrapped, of a
+    Distiller, a released CIFAR teacher renamed by its network's ``RELEASED_KEY_MAP``),
+    then fits the keys to ``model``: a plain state dict of the network a task model wraps
+    (e.g. a torchvision ResNet file loaded into a classifier holding it as ``net``), the
+    reverse (a classifier or Distiller checkpoint loaded into the bare network, as
+    ``tv_resnet*(weights=PATH)`` does), or the KD literature's key names
+    (:mod:`kdbench.utils.key_maps`).
     """
-    released = from_released_layout(checkpoint, model)
-    if released is not None:
-        return released
-    state = dict(checkpoint.get('state_dict', checkpoint))
-    if state and all(k.startswith('module.') for k in state):
-        state = _strip(state, 'module.')
-    if any(k.startswith('student.') for k in state):
-        state = _strip(state, 'student.')
+    state = unwrap_state_dict(checkpoint)
+    if is_released_layout(checkpoint):
+        return rename_released(state, model)
     expected = set(model.state_dict())
     candidates = [state]
     # The task model's network checkpoint loaded into the task model (``net.`` added) ...
     candidates += [{f'{child}.{k}': v for k, v in state.items()}
                    for child, _ in model.named_children()]
     # ... the reverse (a task model's ``net.*`` loaded into the bare network) ...
-    candidates += [_strip(state, f'{head}.')
+    candidates += [strip_prefix(state, f'{head}.')
                    for head in sorted({k.split('.', 1)[0] for k in state if '.' in k})]
     # ... and a plain state dict in the KD literature's key names (the network's key map).
     candidates.append(rename_released(state, model))

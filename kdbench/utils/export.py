@@ -14,30 +14,22 @@ import torch
 from torch import Tensor
 
 from .atomic_io import write_atomically
-from .checkpoint import load_local_checkpoint
+from .checkpoint import load_local_checkpoint, strip_prefix, unwrap_state_dict
 
 #: Where kdbench's task models hold their network.
 NETWORK = 'net.'
 
 
-def _strip(state: Mapping[str, Tensor], prefix: str) -> Dict[str, Tensor]:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-
-
 def student_network_state(checkpoint: Mapping, path: str = 'checkpoint') -> Dict[str, Tensor]:
     """The bare student network's weights in ``checkpoint`` (an mmengine checkpoint of a
     Distiller or of a task model, or their state dict); ``path`` names it in errors."""
-    state = dict(checkpoint.get('state_dict', checkpoint))
-    if state and all(k.startswith('module.') for k in state):
-        state = _strip(state, 'module.')
-    if any(k.startswith('student.') for k in state):
-        state = _strip(state, 'student.')         # drops methods.* (and teacher.*)
+    state = unwrap_state_dict(checkpoint)     # a Distiller's student.*, not methods.*
     others = sorted({k.split('.', 1)[0] for k in state if not k.startswith(NETWORK)})
     if not state or others:
         raise ValueError(f"'{path}' is not a kdbench task-model or Distiller checkpoint: "
                          f'expected keys under {NETWORK!r} (or student.{NETWORK!r}), found '
                          f'{others[:5] or "no weights"}.')
-    return {k: v.detach().cpu().clone() for k, v in _strip(state, NETWORK).items()}
+    return {k: v.detach().cpu().clone() for k, v in strip_prefix(state, NETWORK).items()}
 
 
 def export_student(checkpoint: str, out: str) -> Dict[str, Tensor]:

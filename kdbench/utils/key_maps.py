@@ -65,17 +65,6 @@ def rename_released(state: Mapping[str, Tensor], model: nn.Module) -> Dict[str, 
     return {lookup.get(k, prefix + k): v for k, v in state.items()}
 
 
-def from_released_layout(checkpoint, model: nn.Module) -> Optional[Dict[str, Tensor]]:
-    """The weights of a released-layout checkpoint in ``model``'s key names
-    (:func:`rename_released`), or ``None`` for any other layout."""
-    if not is_released_layout(checkpoint):
-        return None
-    state = dict(checkpoint['model'])
-    if state and all(k.startswith('module.') for k in state):
-        state = {k[len('module.'):]: v for k, v in state.items()}
-    return rename_released(state, model)
-
-
 def _substitution(old: str, new: str) -> Tuple[str, str]:
     """The differing middle of two dotted keys: ``('a.downsample.0.w', 'a.shortcut.0.w')``
     -> ``('downsample', 'shortcut')``."""
