@@ -59,6 +59,7 @@ def test_torchvision_name_from_the_hub_cache(hub):
                                   teacher_ckpt='torchvision://resnet18',
                                   methods=dict(kd=dict(type='KD'))))
     _same(net, distiller.teacher.net)
+    assert distiller.teacher_ckpt == W.hub_file('https://x/resnet18-f37072fd.pth')
     assert downloads == []
 
 

@@ -41,7 +41,7 @@ def released_name(key: str, key_map: Sequence) -> str:
 
 def to_released(state: Mapping[str, Tensor], model: nn.Module) -> Dict[str, Tensor]:
     """``model``'s network state dict in the released layout's key names (what the
-    released files hold under ``model``); the inverse of :func:`from_released_layout`."""
+    released files hold under ``model``); the inverse of :func:`rename_released`."""
     found = released_key_map(model)
     prefix, _, key_map = found if found else ('', None, ())
     return {released_name(k[len(prefix):], key_map): v for k, v in state.items()
