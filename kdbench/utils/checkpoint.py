@@ -5,6 +5,7 @@ active only for the duration of one :func:`load_local_checkpoint` call.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
@@ -59,9 +60,21 @@ def _damaged(path: str, err: BaseException) -> CorruptCheckpointError:
 
 
 def _is_damaged(err: BaseException) -> bool:
+    """Whether ``torch.load`` failed on the file's bytes (not on an unsafe global)."""
     if isinstance(err, RuntimeError):
         return 'PytorchStreamReader' in str(err) or 'zip archive' in str(err)
+    if isinstance(err, pickle.UnpicklingError):
+        return 'Weights only load failed' not in str(err)
     return isinstance(err, _DAMAGED)
+
+
+def _torch_load(path: str, map_location, weights_only: bool):
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as err:
+        if _is_damaged(err):
+            raise _damaged(path, err) from err
+        raise
 
 
 def load_local_checkpoint(filename: str, map_location: Union[str, Callable] = 'cpu') -> dict:
@@ -82,25 +95,14 @@ def load_local_checkpoint(filename: str, map_location: Union[str, Callable] = 'c
         raise FileNotFoundError(f"Checkpoint '{path}' can not be found.")
     try:
         with torch.serialization.safe_globals(mmengine_safe_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        if 'Weights only load failed' not in str(err):
-            raise _damaged(path, err) from err
+            return _torch_load(path, map_location, weights_only=True)
+    except pickle.UnpicklingError as err:           # an object outside the allow-list
         found = re.search(r"GLOBAL (\S+)|but got <class '([^']+)'", str(err))
         reason = next((g for g in found.groups() if g), '') if found else 'other objects'
-    except Exception as err:
-        if _is_damaged(err):
-            raise _damaged(path, err) from err
-        raise
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:
-        if _is_damaged(err):
-            raise _damaged(path, err) from err
-        raise
+    checkpoint = _torch_load(path, map_location, weights_only=False)
     print_log(f"Loaded '{path}' with weights_only=False because you named it (it holds "
               f'{reason}, not allowed in a weights-only load); load only files you trust.',
-              logger='current', level=30)
+              logger='current', level=logging.WARNING)
     return checkpoint
 
 
