@@ -39,6 +39,7 @@ STAGE_SETTINGS = (
     ((6, 160, 3, 2), (6, 320, 1, 1)),
 )
 
+
 def _setting_blocks() -> dict:
     """``(stage, block in stage)`` -> ``(setting, block in setting)``: the KD literature's
     model keeps one ``blocks.<setting>`` list per row of the settings table."""
