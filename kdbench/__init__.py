@@ -1,8 +1,7 @@
-"""kdbench: knowledge-distillation benchmark suite on mmengine."""
-from kdbench.utils.atomic_io import use_atomic_local_writes
-from kdbench.utils.checkpoint import use_trusted_local_loader
+"""kdbench: knowledge-distillation benchmark suite on mmengine.
 
+Importing kdbench changes nothing outside it (torch's loading defaults, mmengine's file
+backends and checkpoint loaders stay as they are): trust in checkpoint files and atomic
+checkpoint writes apply only where kdbench loads or writes them (docs/weights.md).
+"""
 __version__ = '0.1.0'
-
-use_trusted_local_loader()
-use_atomic_local_writes()

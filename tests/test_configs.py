@@ -279,6 +279,8 @@ def test_suite_names_existing_configs(path, tmp_path):
         model = _config(run.config).model
         if run.role == 'teacher':
             assert suite.metric == metric[model.type]
+        elif run.role != 'baseline' and run.depends is None:     # a released teacher file
+            assert model.type == 'Distiller' and run.teacher_ckpt, run
         elif run.role != 'baseline':
             teacher = _config(run.depends.config).model
             assert model.type == 'Distiller' and model.teacher.type == teacher.type

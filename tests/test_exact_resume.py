@@ -80,9 +80,14 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch)
     assert os.listdir(tmp_path) == ['last_checkpoint']       # no temporary file left over
 
 
-def test_mmengine_writes_checkpoints_through_the_atomic_backend(tmp_path):
+def test_kdbench_checkpoint_saves_are_atomic_and_the_default_backend_is_untouched(tmp_path):
     from mmengine.fileio import get_file_backend
-    backend = get_file_backend(str(tmp_path / 'epoch_1.pth'))
+    from mmengine.fileio.backends import LocalBackend
+
+    from kdbench.utils.atomic_io import AtomicLocalBackend, atomic_backend_args
+    backend = get_file_backend(str(tmp_path / 'epoch_1.pth'),
+                               backend_args=atomic_backend_args())
     backend.put(b'weights', tmp_path / 'sub' / 'epoch_1.pth')
-    assert type(backend).__name__ == 'AtomicLocalBackend'
+    assert type(backend) is AtomicLocalBackend
     assert (tmp_path / 'sub' / 'epoch_1.pth').read_bytes() == b'weights'
+    assert type(get_file_backend(str(tmp_path / 'other.pth'))) is LocalBackend

@@ -7,9 +7,8 @@ import sys
 import pytest
 import torch
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
-from kdbench.apis import enable_amp, evaluate, load_config, train
+from kdbench.apis import KDRunner, enable_amp, evaluate, load_config, train
 from kdbench.registry import HOOKS
 from kdbench.utils.checkpoint import load_local_checkpoint
 
@@ -73,7 +72,7 @@ def test_resume_continues_from_last_checkpoint(tmp_path, digits_teacher):
 
     cfg = _iter_cfg('kd_resnet20_resnet8_digits.py', tmp_path, max_iters=3, **options)
     cfg.resume = True      # what tools/train.py --resume sets: latest checkpoint of work_dir
-    runner = Runner.from_cfg(cfg)
+    runner = KDRunner.from_cfg(cfg)
     runner.load_or_resume()
     assert runner.iter == 2
     for key, value in runner.model.state_dict().items():

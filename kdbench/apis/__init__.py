@@ -4,7 +4,8 @@ from kdbench.utils.amp import enable_amp
 from .config import load_config, task_model_cfg
 from .experiment import evaluate, train
 from .outputs import add_sample_outputs, enable_tta
+from .runner import KDRunner
 from .vis import enable_vis_backends
 
-__all__ = ['add_sample_outputs', 'enable_amp', 'enable_tta', 'enable_vis_backends', 'evaluate',
-           'load_config', 'task_model_cfg', 'train']
+__all__ = ['KDRunner', 'add_sample_outputs', 'enable_amp', 'enable_tta', 'enable_vis_backends',
+           'evaluate', 'load_config', 'task_model_cfg', 'train']

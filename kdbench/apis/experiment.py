@@ -9,14 +9,16 @@ from mmengine.runner import Runner
 
 from kdbench.utils.checkpoint import load_task_weights
 from kdbench.utils.distributed import prepare_distributed
+from kdbench.utils.weights import without_pretraining
 
 from .config import task_model_cfg
+from .runner import KDRunner
 
 
 def train(cfg: Config) -> Runner:
     """Build a Runner from ``cfg`` and train; returns the runner (metrics in its logs)."""
     prepare_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = KDRunner.from_cfg(cfg)
     log_batch_size(runner, cfg)
     runner.train()
     return runner
@@ -36,13 +38,15 @@ def log_batch_size(runner: Runner, cfg: Config) -> None:
 
 def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
     """Evaluate the task model of ``cfg`` (a distillation config's student, without its
-    teacher) with the weights in ``checkpoint``; returns the test metrics."""
+    teacher) with the weights in ``checkpoint``; returns the test metrics. Pre-training
+    weights (``encoder_ckpt``, ``weights``, ``Pretrained`` init) are not loaded: the
+    checkpoint replaces them."""
     cfg = cfg.copy()
-    cfg.model = task_model_cfg(cfg.model)
+    cfg.model = without_pretraining(task_model_cfg(cfg.model))
     cfg.load_from = None
     cfg.resume = False
     prepare_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = KDRunner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     load_task_weights(model, checkpoint, owner='student', source='CHECKPOINT')
     loop = runner.test_loop

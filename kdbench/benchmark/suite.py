@@ -13,12 +13,15 @@ A suite is a Python file (read with mmengine's Config)::
                                                           # to '{teacher}_{student}'
     reference = 'reference_results.csv'   # optional: the papers' numbers
     cfg_options = {}                      # optional: applied to every run
+    released_teachers = dict(path='cifar_teachers/{name}_vanilla/ckpt_epoch_240.pth',
+                             names=dict(resnet50='ResNet50'))   # optional: distil from these
+                                          # files (name: the teacher's, or its entry in names)
 
 It expands to one teacher run per teacher (first seed only), one baseline run per student
 and one run per pair and method, whose ``model.teacher_ckpt`` is its teacher run's final
-checkpoint. A run is finished when its work dir's ``last_checkpoint`` names the final
-epoch's checkpoint; finished runs are skipped, so a suite can be re-run after a failure or
-collected after cluster jobs.
+checkpoint (with ``released_teachers``: that file, and no teacher runs). A run is finished
+when its work dir's ``last_checkpoint`` names the final epoch's checkpoint; finished runs
+are skipped, so a suite can be re-run after a failure or collected after cluster jobs.
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ class Run:
     student: str = ''
     depends: Optional['Run'] = None
     seeds: List[int] = field(default_factory=list)
+    teacher_ckpt: str = ''         # a released teacher's file (instead of ``depends``)
 
     @property
     def key(self) -> str:
@@ -76,6 +80,7 @@ class Suite:
         names = dict(DEFAULT_NAMES, **spec.get('names', {}))
         config_dir = os.path.join(here, spec.config_dir)
         seeds = list(spec.get('seeds', [0]))
+        released = spec.get('released_teachers')
 
         def config(kind: str, **fields) -> str:
             name = names[kind].format(dataset=self.dataset, **fields)
@@ -86,7 +91,7 @@ class Suite:
         methods: List[Run] = []
         for teacher, student, *pair in spec.pairs:
             pair = pair[0] if pair else f'{teacher}_{student}'
-            if teacher not in teachers:
+            if teacher not in teachers and not released:
                 teachers[teacher] = Run(f'teacher {teacher}', 'teacher',
                                         config('teacher', teacher=teacher), teacher,
                                         seeds=seeds[:1])
@@ -97,8 +102,9 @@ class Suite:
             for shown, prefix in spec.methods.items():
                 methods.append(Run(f'{shown} {teacher} -> {student}', shown,
                                    config('method', method=prefix, pair=pair), teacher,
-                                   student,
-                                   teachers[teacher], seeds))
+                                   student, teachers.get(teacher), seeds,
+                                   released['path'].format(name=released.get('names', {}).get(
+                                       teacher, teacher)) if released else ''))
         self.runs = [*teachers.values(), *students.values(), *methods]
         self._final_names: Dict[str, str] = {}
         absent = [r.config for r in self.runs if not os.path.isfile(r.config)]
@@ -115,9 +121,15 @@ class Suite:
         cfg = load_config(run.config, self.cfg_options, self.run_dir(run, seed))
         cfg.randomness = dict(cfg.get('randomness', {}), seed=seed)
         cfg.experiment_name = f'{run.key}_seed{seed}_{time.strftime("%Y%m%d_%H%M%S")}'
-        if run.depends is not None:
-            cfg.model.teacher_ckpt = self.final_checkpoint(run.depends, run.depends.seeds[0])
+        if self.teacher_ckpt(run):
+            cfg.model.teacher_ckpt = self.teacher_ckpt(run)
         return cfg
+
+    def teacher_ckpt(self, run: Run) -> str:
+        """The teacher checkpoint ``run`` distils from ('' for teachers and baselines)."""
+        if run.depends is not None:
+            return self.final_checkpoint(run.depends, run.depends.seeds[0])
+        return run.teacher_ckpt
 
     def final_checkpoint(self, run: Run, seed: int) -> str:
         """Where the run's last checkpoint is written (epoch- or iteration-based)."""
@@ -191,9 +203,8 @@ class Suite:
                 work_dir = self.run_dir(run, seed)
                 extra = f' --seed {seed}'
                 options = [f'{k}={v}' for k, v in self.cfg_options.items()]
-                if run.depends is not None:
-                    options.append('model.teacher_ckpt='
-                                   + self.final_checkpoint(run.depends, run.depends.seeds[0]))
+                if self.teacher_ckpt(run):
+                    options.append(f'model.teacher_ckpt={self.teacher_ckpt(run)}')
                 if options:
                     extra += ' --cfg-options ' + ' '.join(options)
                 if partition:

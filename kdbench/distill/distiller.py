@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from kdbench.registry import DISTILL_METHODS, MODELS
 from kdbench.utils.checkpoint import load_task_weights
+from kdbench.utils.weights import resolve_weights
 
 from .base import DistillMethod
 from .speed import SpeedOptions
@@ -30,7 +31,9 @@ class Distiller(BaseModel):
     Args:
         student: config of the student task model.
         teacher: config of the teacher task model.
-        teacher_ckpt: path of the teacher's checkpoint (required).
+        teacher_ckpt: the teacher's checkpoint (required): a local path,
+            ``torchvision://NAME`` or a URL (docs/weights.md); a released CIFAR teacher file
+            loads as it is.
         methods: ``{name: method config}``; ``name`` gives the loss key ``loss_<name>``.
             A ``None`` entry is skipped, so ``--cfg-options model.methods.kd=None`` removes
             a method inherited from a base config.
@@ -71,7 +74,8 @@ class Distiller(BaseModel):
         self.student = MODELS.build(student)
         self.teacher = MODELS.build(teacher)
         load_task_weights(self.teacher, teacher_ckpt, owner='teacher')
-        self.teacher_ckpt = teacher_ckpt
+        # The local file (a torchvision:// name or URL's hub-cache copy), for hooks to read.
+        self.teacher_ckpt = resolve_weights(teacher_ckpt, 'model.teacher_ckpt') or teacher_ckpt
         self.teacher.requires_grad_(False)
         self.teacher.eval()
         self._register_state_dict_hook(_drop_teacher_keys)

@@ -1,5 +1,9 @@
-"""Atomic local writes for mmengine's file backend: a kill during a checkpoint save never
-leaves a half-written ``epoch_N.pth`` or ``last_checkpoint``."""
+"""Atomic local writes: a kill during one of kdbench's checkpoint saves never leaves a
+half-written ``epoch_N.pth``.
+
+Only kdbench's own writes use them (:class:`~kdbench.apis.runner.KDRunner` passes
+:func:`atomic_backend_args` to mmengine's checkpoint saving); mmengine's local file backend
+stays what it is for everything else in the process."""
 from __future__ import annotations
 
 import os
@@ -40,6 +44,15 @@ class AtomicLocalBackend(LocalBackend):
         write_atomically(obj, filepath, encoding)
 
 
-def use_atomic_local_writes() -> None:
-    """Make mmengine use :class:`AtomicLocalBackend` for local paths."""
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+#: The name :class:`AtomicLocalBackend` is registered under (never as the default for
+#: local paths).
+ATOMIC_BACKEND = 'kdbench_atomic_local'
+
+
+def atomic_backend_args() -> dict:
+    """``backend_args`` that make mmengine's ``save_checkpoint`` write through
+    :class:`AtomicLocalBackend` (registered under its own name on first use)."""
+    from mmengine.fileio.backends.registry_utils import backends
+    if ATOMIC_BACKEND not in backends:
+        register_backend(ATOMIC_BACKEND, AtomicLocalBackend)
+    return dict(backend=ATOMIC_BACKEND)

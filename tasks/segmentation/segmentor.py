@@ -1,7 +1,6 @@
 """DeepLabV3+ (segmentation-models-pytorch) as a kdbench task model with a tap table."""
 from __future__ import annotations
 
-import os
 import re
 from typing import Dict, List, Optional
 
@@ -11,8 +10,8 @@ from torch import Tensor, nn
 
 from kdbench.distill.taps import TapPoint
 from kdbench.registry import MODELS
-from kdbench.utils.checkpoint import (extract_state_dict, load_local_checkpoint,
-                                      load_state_strictly)
+from kdbench.utils.checkpoint import extract_state_dict, load_state_strictly
+from kdbench.utils.weights import load_named_weights
 
 from .tta import tta_probabilities
 
@@ -59,19 +58,14 @@ def segmentation_taps(net: nn.Module, encoder: str, num_classes: int,
 
 
 def load_encoder_weights(encoder: nn.Module, path: str) -> None:
-    """Load ImageNet weights into an smp encoder from a local file.
+    """Load ImageNet weights into an smp encoder from ``path``: a local file,
+    ``torchvision://NAME`` or a URL (docs/weights.md).
 
     Accepts torchvision state dicts (``resnet18-f37072fd.pth``, ``mobilenet_v2-*.pth``)
     and kdbench classifier checkpoints of the same torchvision architecture; their
     classifier (``fc.*`` / ``classifier.*``) is dropped, everything else must match.
     """
-    path = os.path.expanduser(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"Encoder checkpoint '{path}' does not exist: set encoder_ckpt of the model "
-            'config to a local ImageNet state dict (e.g. torchvision resnet18-f37072fd.pth '
-            'under checkpoints/), or to None to start from random weights.')
-    checkpoint = load_local_checkpoint(path)
+    checkpoint = load_named_weights(path, 'encoder', 'encoder_ckpt')
     state = checkpoint.get('state_dict', checkpoint)
     state = {k: v for k, v in state.items() if not _HEAD_KEY.match(k)}
     load_state_strictly(encoder, extract_state_dict(state, encoder), path, 'encoder')
@@ -88,8 +82,8 @@ class DeepLabV3PlusSegmentor(BaseModel):
         encoder: ``'resnet18'``, ``'resnet101'``, ``'mobilenet_v2'``, ... (smp names).
         num_classes: ``K``.
         output_stride: 16 (paper protocol) or 8.
-        encoder_ckpt: optional local ImageNet checkpoint of the encoder (see
-            :func:`load_encoder_weights`); no download ever happens.
+        encoder_ckpt: optional ImageNet weights of the encoder: a local file,
+            ``torchvision://resnet18`` or a URL (see :func:`load_encoder_weights`).
         ignore_index: label excluded from the loss and the metric.
         data_preprocessor: normalisation of the uint8 batch (ImageNet mean/std).
         tta: test-time augmentation of the ``predict`` mode (``tools/test.py --tta``), e.g.

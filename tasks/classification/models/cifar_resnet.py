@@ -52,6 +52,9 @@ class CifarResNet(nn.Module):
     ``[N, widths[3], H/4, W/4]``.
     """
 
+    #: kdbench key -> key of the released CIFAR teachers (RepDistiller's ``resnet.py``).
+    RELEASED_KEY_MAP = ((r'\.shortcut\.', '.downsample.'),)
+
     def __init__(self, depth: int, widths: Sequence[int] = (16, 16, 32, 64),
                  num_classes: int = 100):
         super().__init__()

@@ -84,8 +84,9 @@ class MobileNetV1(nn.Module):
 
 @MODELS.register_module()
 def mobilenetv1(num_classes: int = 1000, weights: Optional[str] = None) -> MobileNetV1:
-    """ImageNet MobileNetV1; ``weights``: ``None`` (random init) or a local checkpoint path
-    (a state dict of this layout or a kdbench checkpoint), loaded strictly."""
+    """ImageNet MobileNetV1; ``weights``: ``None`` (random init) or a weight name (a local
+    file of this layout or a kdbench checkpoint, or a URL; docs/weights.md), loaded
+    strictly."""
     model = MobileNetV1(num_classes)
     if weights is not None:
         load_task_weights(model, weights, owner='pretrained network', source='net.weights')

@@ -40,6 +40,31 @@ STAGE_SETTINGS = (
 )
 
 
+def _setting_blocks() -> dict:
+    """``(stage, block in stage)`` -> ``(setting, block in setting)``: the KD literature's
+    model keeps one ``blocks.<setting>`` list per row of the settings table."""
+    table, setting = {}, 0
+    for stage, settings in enumerate(STAGE_SETTINGS, 1):
+        block = 0
+        for _, _, n, _ in settings:
+            for j in range(n):
+                table[stage, block] = (setting, j)
+                block += 1
+            setting += 1
+    return table
+
+
+_SETTING_BLOCK = _setting_blocks()
+#: Offsets of a block's layers in the KD literature's ``conv`` sequence
+#: (1x1-BN-ReLU, 3x3 dw-BN-ReLU, 1x1-BN).
+_CONV_OFFSET = dict(expand=0, depthwise=3, project=6)
+
+
+def _released_block(match) -> str:
+    setting, block = _SETTING_BLOCK[int(match[1]), int(match[2])]
+    return f'blocks.{setting}.{block}.conv.{_CONV_OFFSET[match[3]] + int(match[4])}.'
+
+
 def _conv_bn(in_channels: int, out_channels: int, kernel: int, stride: int = 1,
              groups: int = 1, relu: bool = True) -> nn.Sequential:
     layers = [nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups,
@@ -81,6 +106,12 @@ class MobileNetV2Cifar(nn.Module):
     Shapes: ``[N, 3, H, W]`` -> logits ``[N, K]``; ``pre_pool``
     ``[N, last_channels, H/16, W/16]``.
     """
+
+    #: kdbench key -> key of the released CIFAR teachers' model (RepDistiller's
+    #: ``mobilenetv2.py``): ``stem``/``head``/``fc`` are ``conv1``/``conv2``/``classifier.0``,
+    #: ``stage{k}.{m}.{expand,depthwise,project}.{0,1}`` are ``blocks.i.j.conv.{0,1/3,4/6,7}``.
+    RELEASED_KEY_MAP = ((r'^stage(\d)\.(\d+)\.(expand|depthwise|project)\.(\d)\.', _released_block),
+                        (r'^stem\.', 'conv1.'), (r'^head\.', 'conv2.'), (r'^fc\.', 'classifier.0.'))
 
     def __init__(self, num_classes: int = 100, width: float = 0.5, expansion: int = 6,
                  last_channels: int = 1280):

@@ -63,6 +63,9 @@ class CifarBottleneckResNet(nn.Module):
     Shapes: ``[N, 3, H, W]`` -> logits ``[N, K]``; ``pre_pool`` ``[N, 2048, H/8, W/8]``.
     """
 
+    #: kdbench key -> key of the released CIFAR teachers (RepDistiller's ``resnetv2.py``).
+    RELEASED_KEY_MAP = ((r'^fc\.', 'linear.'),)
+
     def __init__(self, blocks: Sequence[int] = (3, 4, 6, 3), num_classes: int = 100):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)

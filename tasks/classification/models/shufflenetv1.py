@@ -87,6 +87,9 @@ class ShuffleNetV1(nn.Module):
     Shapes: ``[N, 3, H, W]`` -> logits ``[N, K]``; ``pre_pool`` ``[N, 960, H/8, W/8]``.
     """
 
+    #: kdbench key -> key of the KD literature's model (RepDistiller's ``ShuffleNetv1.py``).
+    RELEASED_KEY_MAP = ((r'^fc\.', 'linear.'),)
+
     def __init__(self, num_classes: int = 100, stage_channels: Sequence[int] = (240, 480, 960),
                  stage_units: Sequence[int] = (4, 8, 4), groups: int = 3):
         super().__init__()

@@ -89,6 +89,15 @@ class ShuffleNetV2(nn.Module):
     ``[N, last_channels, H/8, W/8]``.
     """
 
+    #: kdbench key -> key of the KD literature's model (RepDistiller's ``ShuffleNetv2.py``):
+    #: a down-sampling unit's ``left.0, left.1, right.0..2`` are its ``conv1..5``/``bn1..5``,
+    #: a basic unit's ``branch.0..2`` its ``conv1..3``/``bn1..3``.
+    RELEASED_KEY_MAP = (
+        (r'\.(left|right|branch)\.(\d)\.([01])\.',
+         lambda m: '.{}{}.'.format('bn' if m[3] == '1' else 'conv',
+                                   int(m[2]) + (3 if m[1] == 'right' else 1))),
+        (r'^fc\.', 'linear.'))
+
     def __init__(self, num_classes: int = 100, stage_channels: Sequence[int] = (116, 232, 464),
                  stage_units: Sequence[int] = (3, 7, 3), last_channels: int = 1024,
                  stem_kernel: int = 1):

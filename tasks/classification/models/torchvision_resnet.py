@@ -1,12 +1,13 @@
 """ImageNet ResNets from torchvision, unmodified, with their tap table.
 
-``weights`` may be ``None`` (random init), a local checkpoint path (a torchvision-format
-state dict or a kdbench checkpoint), or a torchvision weights name such as
-``'IMAGENET1K_V1'`` (torchvision's weights API; it downloads, so never in tests).
+``weights`` may be ``None`` (random init) or a weight name (docs/weights.md): a local
+checkpoint (a torchvision-format state dict or a kdbench checkpoint), ``torchvision://NAME``
+or a URL, loaded strictly; a bare torchvision variant such as ``'IMAGENET1K_V1'`` stands for
+``torchvision://<arch>.IMAGENET1K_V1`` (the classifier is replaced when ``num_classes``
+differs from its 1000).
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import torchvision
@@ -27,15 +28,16 @@ def resnet_tap_points(stage_channels: tuple, num_classes: int) -> dict:
 
 def _build(arch: str, expansion: int, num_classes: int, weights: Optional[str]) -> nn.Module:
     builder = getattr(torchvision.models, arch)
-    if weights is None or os.path.sep in weights or weights.endswith(('.pth', '.pt')):
+    if weights in torchvision.models.get_model_weights(arch).__members__:
+        model = builder(weights=None)
+        load_task_weights(model, f'torchvision://{arch}.{weights}', owner='pretrained network',
+                          source='net.weights')
+        if num_classes != model.fc.out_features:
+            model.fc = nn.Linear(model.fc.in_features, num_classes)
+    else:
         model = builder(weights=None, num_classes=num_classes)
         if weights is not None:
             load_task_weights(model, weights, owner='pretrained network', source='net.weights')
-    else:
-        enum = torchvision.models.get_model_weights(arch)[weights]
-        model = builder(weights=enum)
-        if num_classes != model.fc.out_features:
-            model.fc = nn.Linear(model.fc.in_features, num_classes)
     channels = tuple(64 * 2 ** i * expansion for i in range(4))
     model.tap_points = resnet_tap_points(channels, num_classes)
     return model

@@ -50,6 +50,9 @@ class VGG(nn.Module):
     ``[N, 512, H/8, W/8]`` (``H/16`` with ``pool_block3``).
     """
 
+    #: kdbench key -> key of the released CIFAR teachers (RepDistiller's ``vgg.py``).
+    RELEASED_KEY_MAP = ((r'^fc\.', 'classifier.'),)
+
     def __init__(self, cfg: Sequence[Sequence[int]], num_classes: int = 100,
                  pool_block3: bool = False):
         super().__init__()

@@ -58,6 +58,10 @@ class WideResNet(nn.Module):
     Shapes: ``[N, 3, H, W]`` -> logits ``[N, K]``; ``pre_pool`` ``[N, 64w, H/4, W/4]``.
     """
 
+    #: kdbench key -> key of the released CIFAR teachers (RepDistiller's ``wrn.py``).
+    RELEASED_KEY_MAP = ((r'^(block\d)\.', r'\1.layer.'), (r'\.shortcut\.', '.convShortcut.'),
+                        (r'^bn\.', 'bn1.'))
+
     def __init__(self, depth: int, widen: int, num_classes: int = 100):
         super().__init__()
         if (depth - 4) % 6 != 0 or depth < 10:

@@ -1,0 +1,50 @@
+"""mmengine's Runner with kdbench's checkpoint handling, in one place.
+
+``--resume``, ``load_from`` and every other checkpoint the Runner loads go through
+:func:`~kdbench.utils.checkpoint.load_local_checkpoint` (weights-only with mmengine's
+classes allow-listed, a clear error for truncated files, a trusted fallback with a warning
+for files holding other objects); its checkpoint saves are atomic. Other code in the process
+keeps torch's and mmengine's defaults.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Union
+
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+
+from kdbench.registry import RUNNERS
+from kdbench.utils.atomic_io import atomic_backend_args
+from kdbench.utils.checkpoint import load_local_checkpoint
+
+
+@RUNNERS.register_module()
+class KDRunner(Runner):
+    """``Runner`` whose checkpoint loads (resume, ``load_from``) use kdbench's loader for
+    local files (URLs and other schemes go through mmengine's ``CheckpointLoader``) and
+    whose saves are atomic (registered in kdbench's RUNNERS)."""
+
+    def load_checkpoint(self, filename: str, map_location: Union[str, Callable] = 'cpu',
+                        strict: bool = False, revise_keys: list = [(r'^module.', '')]):
+        """As ``Runner.load_checkpoint``, reading local files with kdbench's loader."""
+        if '://' in filename:
+            checkpoint = _load_checkpoint(filename, map_location=map_location)
+        else:
+            checkpoint = load_local_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        checkpoint = _load_checkpoint_to_model(model, checkpoint, strict,
+                                               revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    def save_checkpoint(self, out_dir: str, filename: str,
+                        file_client_args: Optional[dict] = None, *args,
+                        backend_args: Optional[dict] = None, **kwargs):
+        """As ``Runner.save_checkpoint``; local files are written atomically."""
+        if backend_args is None and file_client_args is None and '://' not in out_dir:
+            backend_args = atomic_backend_args()
+        return super().save_checkpoint(out_dir, filename, file_client_args, *args,
+                                       backend_args=backend_args, **kwargs)
