@@ -175,6 +175,8 @@ class VOCAugDataset(_SegmentationDataset):
     """
 
     SPLITS = ('train_aug', 'val', 'train', 'trainval')
+    #: Images per published split (``tools/recipe.py`` counts iterations from them).
+    SPLIT_SIZES = {'train_aug': 10582, 'val': 1449, 'train': 1464, 'trainval': 2913}
 
     def __init__(self, data_root: str, split: str = 'train_aug',
                  pipeline: Optional[Sequence[dict]] = None,
@@ -232,6 +234,8 @@ class COCOStuff10kDataset(_SegmentationDataset):
     """
 
     SPLITS = ('train', 'test', 'all')
+    #: Images per published split (``tools/recipe.py`` counts iterations from them).
+    SPLIT_SIZES = {'train': 9000, 'test': 1000, 'all': 10000}
 
     def __init__(self, data_root: str, split: str = 'train',
                  pipeline: Optional[Sequence[dict]] = None, label_mode: str = '171',
