@@ -233,7 +233,7 @@ def _card(path: str, cfg: Config, gpus: int, taps: bool) -> Dict[str, Any]:
         student=_task_text(model_cfg['student'] if distiller else model_cfg),
         teacher=_task_text(model_cfg['teacher']) if distiller else None,
         weights=files, frozen=frozen_summary(model),
-        train=_dataset_text(train), train_size=size, batch=batch, drop_last=train.get('drop_last', False),
+        train=_dataset_text(train), train_size=size, batch=batch,
         recipe_batch=scale.get('base_batch_size'), scale_lr=bool(scale.get('enable')),
         epochs=train_cfg.get('max_epochs'), iters=train_cfg.get('max_iters'),
         per_epoch=per_epoch, optimizer=type(wrapper.optimizer).__name__, groups=rows,
