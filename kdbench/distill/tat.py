@@ -166,6 +166,12 @@ def patch_group(x: Tensor, patches: Pair, groups: int) -> Tensor:
     i * m + j`` for patch row ``i``, column ``j``) and the channels are split into
     ``groups`` consecutive groups of ``n * m / groups`` patches each.
 
+    Difference from the official code: it fixes the patch size ``H // n`` and takes as many
+    patches as fit, ``H // (H // n)`` per side, which is more than ``n`` when ``H // (H // n)
+    != n`` (e.g. ``H=10, n=4``: 5 patches of 2 rows); kdbench keeps exactly ``n`` and drops
+    the remainder. No shipped config hits this: their maps split exactly (128 into 16 or 32,
+    32 into 4 or 8, 16 into 2), and the official 129-row map gives ``n`` too for 16 and 32.
+
     Args:
         x: ``[N, C, H, W]``.
         patches: ``(n, m)`` patches per column and row (an int means ``n = m``).

@@ -74,6 +74,9 @@ class CIFAR100(_ClassificationDataset):
         pipeline: transform configs.
     """
 
+    #: Images per split (``tools/recipe.py`` counts iterations from them).
+    SPLIT_SIZES = {'train': 50000, 'test': 10000}
+
     def __init__(self, data_root: str, split: str = 'train',
                  pipeline: Optional[Sequence[dict]] = None):
         if split not in ('train', 'test'):

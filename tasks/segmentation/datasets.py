@@ -189,6 +189,9 @@ class VOCAugDataset(_SegmentationDataset):
     #: split -> split files tried in order (kdbench's name, then mmseg's).
     SPLIT_FILES = {'train_aug': ('train_aug.txt', 'trainaug.txt'),
                    'trainaug': ('trainaug.txt', 'train_aug.txt')}
+    #: Images per published split (``tools/recipe.py`` counts iterations from them).
+    SPLIT_SIZES = {'train_aug': 10582, 'trainaug': 10582, 'aug': 9118, 'val': 1449,
+                   'train': 1464, 'trainval': 2913}
 
     def __init__(self, data_root: str, split: str = 'train_aug',
                  pipeline: Optional[Sequence[dict]] = None,
@@ -269,6 +272,8 @@ class COCOStuff10kDataset(_SegmentationDataset):
     PNG_SUFFIX = '_labelTrainIds.png'
     PNG_FOLDERS = dict(train=('train2014',), test=('test2014',),
                        all=('train2014', 'test2014'))
+    #: Images per published split (``tools/recipe.py`` counts iterations from them).
+    SPLIT_SIZES = {'train': 9000, 'test': 1000, 'all': 10000}
 
     def __init__(self, data_root: str, split: str = 'train',
                  pipeline: Optional[Sequence[dict]] = None, label_mode: str = '171',

@@ -72,9 +72,11 @@ def test_teacher_has_no_gradients_after_runner_steps(tmp_path, tiny_classifier_c
     cfg.train_dataloader.batch_size = 8
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=10)
     cfg.log_processor = dict(by_epoch=False)
+    # mmengine's default constructor hands the optimizer every parameter (kdbench's
+    # ParamGroupsConstructor leaves the frozen teacher out) ...
+    cfg.optim_wrapper.constructor = 'DefaultOptimWrapperConstructor'
     runner = Runner.from_cfg(cfg)
     teacher = {k: v.clone() for k, v in runner.model.teacher.state_dict().items()}
-    # The optimizer is handed every parameter (mmengine's default constructor) ...
     runner.train()
     optimized = {id(p) for g in runner.optim_wrapper.optimizer.param_groups for p in g['params']}
     assert any(id(p) in optimized for p in runner.model.teacher.parameters())

@@ -151,23 +151,25 @@ def test_config_builds_and_runs_its_data_through_model_and_metric(path, tmp_path
 @pytest.mark.parametrize('path', CONFIGS, ids=IDS)
 def test_segmentation_recipe(path):
     cfg = Config.fromfile(path)
+    # Epochs, lr and nesterov per official script: tests/test_recipes.py.
     optimizer = cfg.optim_wrapper.optimizer
-    assert optimizer.type == 'SGD' and optimizer.nesterov and optimizer.momentum == 0.9
+    assert optimizer.type == 'SGD' and optimizer.momentum == 0.9
     assert optimizer.weight_decay == 5e-4
     assert cfg.param_scheduler[0].type in ('PolyLR', 'CosineAnnealingLR')
     assert cfg.param_scheduler[0].convert_to_iter_based
-    assert cfg.train_cfg.max_epochs == 100 and cfg.sync_bn == 'torch'
+    assert cfg.sync_bn == 'torch'
     assert cfg.train_dataloader.batch_size in (12, 16)
     assert cfg.auto_scale_lr.base_batch_size == cfg.train_dataloader.batch_size
     crops = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'RandomCrop']
     assert [(t.height, t.width) for t in crops] == [(512, 512)]
-    # The encoder learns at a tenth of the head's lr.
+    # The official DeepLabV3+ groups: the encoder at the config's lr, the head at 10x.
     model = MODELS.build(_stand_in(task_model_cfg(cfg.model).to_dict()))
     with DefaultScope.overwrite_default_scope('kdbench'):
         wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     lrs = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
-    assert lrs[id(next(model.net.encoder.parameters()))] == pytest.approx(0.1 * optimizer.lr)
-    assert lrs[id(model.net.segmentation_head[0].weight)] == pytest.approx(optimizer.lr)
+    assert lrs[id(next(model.net.encoder.parameters()))] == pytest.approx(optimizer.lr)
+    assert lrs[id(next(model.net.decoder.aspp.parameters()))] == pytest.approx(10 * optimizer.lr)
+    assert lrs[id(model.net.segmentation_head[0].weight)] == pytest.approx(10 * optimizer.lr)
 
 
 # ------------------------------------------------------------------- Runner, end to end
@@ -206,3 +208,26 @@ def test_two_iterations_then_teacher_free_evaluation(tmp_path, data_roots, confi
     eval_cfg = _iter_cfg(config, tmp_path / 'eval', data_roots)
     metrics = evaluate(eval_cfg, checkpoint)
     assert set(metrics) == {'mIoU', 'mAcc', 'aAcc'}
+
+
+def test_distillation_log_is_short(tmp_path, data_roots):
+    """A 3-iteration distillation log holds one line on the frozen teacher and one table of
+    parameter groups, not a warning per teacher tensor and a line per trained tensor
+    (issue 16, item 11)."""
+    cfg = _iter_cfg('tat_official_deeplabv3p_r101_r18_voc.py', tmp_path, data_roots)
+    cfg.log_level = 'INFO'
+    cfg.train_cfg = dict(by_epoch=False, max_iters=3, val_interval=3)
+    runner = train(cfg)
+    with open(os.path.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
+        log = f.read().splitlines()
+    assert not [line for line in log if 'requires_grad=False' in line]
+    assert not [line for line in log if 'paramwise_options' in line]
+    frozen = [line for line in log if 'frozen, not optimized: teacher.*' in line]
+    assert len(frozen) == 1 and '3 parameter groups' in frozen[0]
+    start = log.index(frozen[0])
+    assert log[start + 1].split()[:2] == ['group', 'modules']
+    assert [row.split()[1].rstrip(',') for row in log[start + 2:start + 5]] == \
+        ['student.net.encoder', 'student.net.decoder', 'methods.tat']
+    # No other line names a teacher tensor or a trained tensor (mmengine wrote 346 + 181).
+    assert not [line for line in log if 'teacher.net.' in line]
+    assert not [line for line in log if 'student.net.encoder.' in line]
