@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 from kdbench.benchmark import overhead
 
@@ -65,3 +66,16 @@ def test_summarise_ratio_per_round():
 def test_ratio_targets_cover_every_method():
     for task in overhead.TASKS.values():
         assert set(task.targets) == set(overhead.METHODS)
+
+
+def test_variant_switches_join_the_configs_model_speed(tmp_path):
+    config = tmp_path / 'cl.py'
+    config.write_text(f"_base_ = ['{ROOT}/configs/demo/kd_resnet20_resnet8_digits.py']\n"
+                      'model = dict(speed=dict(channels_last=True))\n')
+    with DefaultScope.overwrite_default_scope('kdbench'):
+        case = overhead.build_case(str(config), overhead.Shape(2, 16), False,
+                                   overhead.TeacherCheckpoints(str(tmp_path)),
+                                   overhead.VARIANTS['bf16_teacher'])
+    speed = case.distiller.speed
+    assert speed.channels_last and speed.teacher_dtype == torch.bfloat16
+    assert all(p.dtype == torch.bfloat16 for p in case.distiller.teacher.parameters())

@@ -30,7 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--methods', nargs='+', choices=overhead.METHODS,
                         default=list(overhead.METHODS))
     parser.add_argument('--variants', nargs='+', choices=sorted(overhead.VARIANTS),
-                        default=['default'], help='Distiller speed options to time')
+                        default=['default'],
+                        help='sets of model.speed switches to time (amp: mixed '
+                        'precision); see overhead.VARIANTS')
     parser.add_argument('--repeats', type=int, default=10, help='timed rounds per case')
     parser.add_argument('--warmup', type=int, default=2, help='untimed rounds before them')
     parser.add_argument('--threads', type=int,

@@ -12,8 +12,9 @@ one random batch of the task's shape (built by :func:`overhead.build_case`):
   within :data:`TOLERANCES` of ``fp32``'s; no loss-scale decrease (each one a step the
   grad scaler skipped) after the first ``warmup`` steps. Measured: images/s (median step
   after warm-up) and the overhead ratio c/(a+b) of :func:`overhead.time_case`;
-* the Distiller speed switches ``teacher_dtype='float16'``, ``channels_last=True`` and
-  ``compile_student=True`` (:data:`VARIANTS`), once per task, the methods taken in turn:
+* the Distiller speed switches ``model.speed.teacher_dtype='float16'``,
+  ``channels_last=True`` and ``compile_student=True`` (:data:`VARIANTS`), once per task,
+  the methods taken in turn:
   the same checks, their first-step losses against the same method's ``fp32`` case;
 * peak ``torch.cuda.max_memory_allocated`` of each case (``None`` on CPU).
 
@@ -111,7 +112,7 @@ def case_precision(label: str, device: str) -> str:
 
 
 def case_options(label: str, smoke: bool) -> dict:
-    """Distiller options (plus ``amp``) of a case label."""
+    """The speed switches (``model.speed`` keys, plus ``amp``) of a case label."""
     if label in ('fp32', 'amp'):
         return dict(amp=label == 'amp')
     options = dict(overhead.VARIANTS[label])

@@ -82,8 +82,9 @@ TASKS: Dict[str, Task] = {
                 targets=dict(kd=1.05, at=1.05, cat_kd=1.05, tat=1.15)),
 }
 
-#: Named sets of Distiller speed options (``--variants``); ``amp`` switches the optimizer
-#: wrapper to mixed precision (float16 + loss scaling on a GPU, bfloat16 on CPU).
+#: Named sets of Distiller speed switches (``--variants``), keys of ``model.speed``
+#: (:class:`~kdbench.distill.speed.SpeedOptions`); ``amp`` switches the optimizer wrapper
+#: to mixed precision instead (float16 + loss scaling on a GPU, bfloat16 on CPU).
 VARIANTS: Dict[str, dict] = {
     'default': {},
     'inference_mode': dict(teacher_mode='inference_mode'),
@@ -230,9 +231,9 @@ def _quiet_mmengine() -> Iterator[None]:
 
 def build_case(config: str, shape: Shape, dense: bool, checkpoints: TeacherCheckpoints,
                options: Optional[dict] = None, device: str = 'cpu') -> Case:
-    """The Distiller of ``config`` (plus Distiller speed ``options``; ``amp=True`` for
-    mixed precision), optimizer wrappers from the config for it and for its student
-    alone, and a random batch of ``shape``."""
+    """The Distiller of ``config`` (plus speed switches ``options``, merged into
+    ``model.speed``; ``amp=True`` for mixed precision), optimizer wrappers from the config
+    for it and for its student alone, and a random batch of ``shape``."""
     options = dict(options or {})
     amp = options.pop('amp', False)
     if not os.path.isfile(config):
@@ -241,7 +242,7 @@ def build_case(config: str, shape: Shape, dense: bool, checkpoints: TeacherCheck
     model_cfg = cfg.model.to_dict()
     _drop_encoder_checkpoints(model_cfg)
     model_cfg['teacher_ckpt'] = checkpoints.path(model_cfg['teacher'], shape)
-    model_cfg.update(options)
+    model_cfg['speed'] = dict(model_cfg.get('speed') or {}, **options)
     torch.manual_seed(0)
     distiller = MODELS.build(model_cfg).to(device)
     distiller.train()

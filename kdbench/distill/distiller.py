@@ -12,7 +12,7 @@ from kdbench.utils.checkpoint import load_task_weights
 from kdbench.utils.weights import resolve_weights
 
 from .base import DistillMethod
-from .speed import SpeedOptions
+from .speed import SpeedOptions, reject_unknown_arguments
 from .taps import Taps, resolve_taps
 
 
@@ -40,34 +40,18 @@ class Distiller(BaseModel):
         student_loss_weight: factor on the student's own task losses (e.g. CE 0.1 in the
             CIFAR KD recipe; 0 trains from the distillation terms alone).
         data_preprocessor: defaults to the student's; the teacher sees the same inputs.
-        teacher_mode: ``'no_grad'`` (default) or ``'inference_mode'``: the autograd mode
-            of the teacher's forward. ``torch.inference_mode`` also skips version counters
-            and view tracking; its tapped tensors are cloned into ordinary tensors (they
-            could not be saved for backward otherwise), so the losses are identical. The
-            first step always runs under ``no_grad`` to check the taps for in-place
-            corruption, which inference tensors cannot report.
-        teacher_dtype: ``None`` (the student's dtype) or ``'float16'`` / ``'bfloat16'``:
-            the teacher's weights and inputs in that dtype (half precision on GPUs;
-            bfloat16 on CPUs with native support). Its tapped tensors are cast back to
-            float32 before the methods see them.
-        channels_last: store both networks' (and the methods') 4-D weights and the inputs
-            in the NHWC memory format (faster convolutions on most CPUs and on tensor-core
-            GPUs); the maths is unchanged.
-        compile_student: ``False`` (default), ``True`` or a dict of ``torch.compile``
-            arguments (``dict(mode='max-autotune')``): run the student's forward through
-            ``torch.compile`` from the second step on (the first runs eagerly to check the
-            taps). Checkpoint keys stay ``student.*``. Needs a working compiler tool
-            chain (a C++ compiler for inductor on CPU); a failure raises with that advice.
-            The compiled forward always runs with the student's taps registered
-            (:meth:`student_forward`): dynamo does not guard on module hooks, so a graph
-            traced without them would be reused without them.
+        speed: the speed switches, none of which changes the maths, as one dict, e.g.
+            ``speed=dict(teacher_dtype='float16', channels_last=True,
+            compile_student=True, teacher_mode='inference_mode')``; documented in
+            :class:`~kdbench.distill.speed.SpeedOptions`. The first loss step always runs
+            eagerly under ``no_grad`` to check the taps; the fast paths start after it.
     """
 
     def __init__(self, student: dict, teacher: dict, teacher_ckpt: Optional[str],
                  methods: Mapping[str, Optional[dict]], student_loss_weight: float = 1.0,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None,
-                 teacher_mode: str = 'no_grad', teacher_dtype: Optional[str] = None,
-                 channels_last: bool = False, compile_student: Union[bool, dict] = False):
+                 speed: Optional[dict] = None, **unknown: Any):
+        reject_unknown_arguments('Distiller', unknown)
         if data_preprocessor is None:
             data_preprocessor = student.get('data_preprocessor')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -98,12 +82,13 @@ class Distiller(BaseModel):
         for method in self.methods.values():
             method.bind({t: self._student_points[t] for t in method.taps},
                         {t: self._teacher_points[t] for t in method.taps})
-        self.speed = SpeedOptions(teacher_mode, teacher_dtype, channels_last, compile_student)
-        self.speed.apply(self)
+        self.speed = SpeedOptions.from_config(speed)
+        self.speed.apply(self.student, self.teacher, self.methods)
         # Cached once for the per-step guard (a few microseconds, no module traversal).
         self._teacher_params = tuple(self.teacher.parameters())
         self._teacher_modules = tuple(self.teacher.modules())
-        # Set after the first loss step has checked the taps eagerly (see ``teacher_mode``).
+        # Set after the first loss step has checked the taps eagerly: the speed switches'
+        # fast steps (``SpeedOptions``) start then.
         self._taps_checked = False
 
     def init_weights(self) -> None:
@@ -126,9 +111,9 @@ class Distiller(BaseModel):
     def teacher_forward(self, inputs: Tensor) -> Dict[str, Tensor]:
         """The frozen teacher's tapped tensors for ``inputs`` ``[N, 3, H, W]``.
 
-        Runs without autograd (``teacher_mode``) in ``teacher_dtype``; the tensors come
-        back as ordinary (non-inference) tensors in the inputs' floating dtype, without
-        history.
+        Runs without autograd (``speed.teacher_mode``) in ``speed.teacher_dtype``; the
+        tensors come back as ordinary (non-inference) tensors in the inputs' floating
+        dtype, without history.
         """
         context = self.speed.teacher_context(fast=self._taps_checked)
         with context, Taps(self.teacher, self._teacher_points) as taps:
@@ -146,8 +131,7 @@ class Distiller(BaseModel):
     def student_forward(self, inputs: Tensor, data_samples: Any
                         ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
         """The student's task losses and tapped tensors (with autograd) for one batch."""
-        compiled = self._taps_checked and self.speed.compiled is not None
-        forward = self.speed.compiled if compiled else self.student
+        forward, compiled = self.speed.student_forward(self.student, fast=self._taps_checked)
         with Taps(self.student, self._student_points, check_inplace=not compiled) as taps:
             losses = self.speed.call_student(forward, compiled, inputs, data_samples)
         return losses, taps.tensors()

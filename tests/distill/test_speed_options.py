@@ -1,9 +1,13 @@
-"""Distiller speed options give the losses and gradients of the default configuration."""
+"""Distiller speed switches (``model.speed``) give the losses and gradients of the default
+configuration; SpeedOptions acts on the modules it is given."""
 import copy
 
 import pytest
 import torch
+from mmengine.config import Config
+from torch import nn
 
+from kdbench.distill.speed import SpeedOptions
 from kdbench.registry import MODELS
 
 METHODS = dict(kd=dict(type='KD'), at=dict(type='AT'),
@@ -12,16 +16,20 @@ METHODS = dict(kd=dict(type='KD'), at=dict(type='AT'),
 
 
 @pytest.fixture
-def build(tiny_classifier_cfg, teacher_ckpt):
-    """``build(**options)``: resnet14 -> resnet8 Distiller with every method, same seed."""
+def model_cfg(tiny_classifier_cfg, teacher_ckpt):
+    """A resnet14 -> resnet8 Distiller config with every method."""
     teacher = tiny_classifier_cfg('resnet14', 10)
-    ckpt = teacher_ckpt(teacher, seed=1000)
+    return dict(type='Distiller', student=tiny_classifier_cfg('resnet8'), teacher=teacher,
+                teacher_ckpt=teacher_ckpt(teacher, seed=1000), methods=METHODS)
 
-    def make(**options):
+
+@pytest.fixture
+def build(model_cfg):
+    """``build(**speed)``: the Distiller of ``model_cfg`` with ``speed=dict(**speed)``, same
+    seed; ``build(flat=dict(...))`` passes Distiller arguments as they are instead."""
+    def make(flat=None, **speed):
         torch.manual_seed(0)
-        distiller = MODELS.build(dict(type='Distiller', student=tiny_classifier_cfg('resnet8'),
-                                      teacher=teacher, teacher_ckpt=ckpt, methods=METHODS,
-                                      **options))
+        distiller = MODELS.build(dict(model_cfg, **(flat or dict(speed=speed))))
         return distiller.eval()     # BN on running statistics: identical batches, no drift
     return make
 
@@ -119,3 +127,47 @@ def test_compile_without_cpp_compiler_fails_clearly(build, monkeypatch):
     monkeypatch.setattr('shutil.which', lambda name: None)
     with pytest.raises(RuntimeError, match='C\\+\\+ compiler'):
         build(compile_student=True)
+
+
+@pytest.mark.parametrize('name, value', [
+    ('teacher_mode', 'inference_mode'), ('teacher_dtype', 'float16'),
+    ('channels_last', True), ('compile_student', True)])
+def test_flat_switch_on_the_distiller_names_its_speed_key(build, name, value):
+    with pytest.raises(TypeError, match=f'model.speed.{name} ') as error:
+        build(flat={name: value})
+    assert f'speed=dict({name}={value!r})' in str(error.value)
+
+
+def test_unknown_arguments_are_named(build):
+    with pytest.raises(ValueError, match=r"model.speed has unknown keys \['dtype'\]"):
+        build(dtype='float16')
+    with pytest.raises(TypeError, match=r"unexpected arguments \['teacher_weights'\]"):
+        build(flat=dict(teacher_weights='x.pth'))
+
+
+def test_cfg_options_reach_the_speed_switches(model_cfg):
+    cfg = Config(dict(model=model_cfg))
+    cfg.merge_from_dict({'model.speed.teacher_dtype': 'bfloat16'})
+    distiller = MODELS.build(cfg.model)
+    assert distiller.speed.teacher_dtype == torch.bfloat16
+    assert all(p.dtype == torch.bfloat16 for p in distiller.teacher.parameters())
+    assert all(p.dtype == torch.float32 for p in distiller.student.parameters())
+
+
+def test_apply_converts_the_modules_it_is_given():
+    student, teacher = nn.Conv2d(3, 4, 3), nn.Conv2d(3, 4, 3)
+    methods = nn.ModuleDict(dict(at=nn.Conv2d(4, 4, 3)))
+    SpeedOptions(teacher_dtype='bfloat16', channels_last=True).apply(student, teacher, methods)
+    assert teacher.weight.dtype == torch.bfloat16
+    assert student.weight.dtype == methods.at.weight.dtype == torch.float32
+    for conv in (student, teacher, methods.at):
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_compiled_student_forward_only_on_fast_steps():
+    student = nn.Linear(2, 2)
+    speed = SpeedOptions(compile_student=dict(backend='aot_eager'))
+    speed.apply(student, nn.Linear(2, 2), nn.ModuleDict())
+    assert speed.student_forward(student, fast=False) == (student, False)
+    assert speed.student_forward(student, fast=True) == (speed.compiled, True)
+    assert SpeedOptions().student_forward(student, fast=True) == (student, False)
