@@ -19,7 +19,8 @@ def build(tiny_classifier_cfg, teacher_ckpt):
 
     def make(**options):
         torch.manual_seed(0)
-        distiller = MODELS.build(dict(type='Distiller', student=tiny_classifier_cfg('resnet8'),
+        student = dict(tiny_classifier_cfg('resnet8'), classifier_bias=False)   # CAT-KD
+        distiller = MODELS.build(dict(type='Distiller', student=student,
                                       teacher=teacher, teacher_ckpt=ckpt, methods=METHODS,
                                       **options))
         return distiller.eval()     # BN on running statistics: identical batches, no drift
