@@ -1,7 +1,7 @@
 """Evaluate a checkpoint (top-1/top-5 or mIoU, as the config's evaluator says).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
-                                           [--launcher none|pytorch|slurm]
+                                           [--launcher none|pytorch|slurm] [--strict-config]
 
 CONFIG may be the task model's config or a distillation config: a distilled student is
 evaluated on its own, without building or loading its teacher.
@@ -11,7 +11,7 @@ import json
 
 from mmengine.config import DictAction
 
-from kdbench.apis import evaluate, load_config
+from kdbench.apis import evaluate, load_config, preflight_or_exit
 
 
 def parse_args() -> argparse.Namespace:
@@ -22,6 +22,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config keys')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--strict-config', action='store_true',
+                        help='refuse --cfg-options top-level keys that nothing reads')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -29,7 +31,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                      args.strict_config)
+    preflight_or_exit(cfg, 'test', args.checkpoint)
     metrics = evaluate(cfg, args.checkpoint)
     print(json.dumps(metrics, indent=2))
 

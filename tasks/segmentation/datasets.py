@@ -184,11 +184,19 @@ class VOCAugDataset(_SegmentationDataset):
                  f'{label_dir}/ and ImageSets/Segmentation/.')
         super().__init__(VOC_CLASSES, pipeline)
         self.data_root, self.label_dir = data_root, label_dir
-        self.ids = _read_ids(os.path.join(data_root, 'ImageSets', 'Segmentation',
-                                          f'{split}.txt'))
+        self.ids = _read_ids(self.split_file(data_root, split))
         self.lut = np.arange(256, dtype=np.uint8)
         self.lut_valid = np.zeros(256, dtype=bool)
         self.lut_valid[[*range(len(VOC_CLASSES)), IGNORE_INDEX]] = True
+
+    @staticmethod
+    def split_file(data_root: str, split: str) -> str:
+        return os.path.join(data_root, 'ImageSets', 'Segmentation', f'{split}.txt')
+
+    @classmethod
+    def required_files(cls, data_root: str, split: str = 'train_aug', **kwargs) -> Dict[str, str]:
+        """Files that must exist before the dataset is built (kdbench's preflight)."""
+        return {'split file': cls.split_file(data_root, split)}
 
     def image_path(self, index: int) -> str:
         return os.path.join(self.data_root, 'JPEGImages', f'{self.ids[index]}.jpg')
@@ -246,13 +254,26 @@ class COCOStuff10kDataset(_SegmentationDataset):
             used = np.arange(len(COCOSTUFF_CLASSES))
         super().__init__([COCOSTUFF_CLASSES[i] for i in used], pipeline)
         self.data_root, self.annotation = data_root, annotation
-        self.ids = _read_ids(os.path.join(data_root, 'imageLists', f'{split}.txt'))
+        self.ids = _read_ids(self.split_file(data_root, split))
         self.lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
         self.lut[used + 1] = np.arange(len(used))
         self.lut_valid = np.arange(256) <= len(COCOSTUFF_CLASSES)
         self.json_file = json_file or os.path.join(data_root, 'cocostuff-10k-v1.1.json')
         if annotation == 'json':
             self.coco, self.image_ids = _load_coco(self.json_file)
+
+    @staticmethod
+    def split_file(data_root: str, split: str) -> str:
+        return os.path.join(data_root, 'imageLists', f'{split}.txt')
+
+    @classmethod
+    def required_files(cls, data_root: str, split: str = 'train', annotation: str = 'mat',
+                       json_file: Optional[str] = None, **kwargs) -> Dict[str, str]:
+        """Files that must exist before the dataset is built (kdbench's preflight)."""
+        files = {'split file': cls.split_file(data_root, split)}
+        if annotation == 'json':
+            files['json_file'] = json_file or os.path.join(data_root, 'cocostuff-10k-v1.1.json')
+        return files
 
     def image_path(self, index: int) -> str:
         return os.path.join(self.data_root, 'images', f'{self.ids[index]}.jpg')

@@ -1,0 +1,56 @@
+"""ResumeCheckHook: --resume from another kind of run stops, naming both; --resume-any
+(the hook removed) resumes anyway; load_from without resume is not checked."""
+import os
+
+import pytest
+
+from kdbench.apis import load_config, train
+from kdbench.hooks.resume_check import run_identity
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _cfg(config, work_dir, teacher_ckpt, **options):
+    cfg = load_config(os.path.join(ROOT, 'configs', 'demo', config),
+                      {'log_level': 'WARNING', 'model.teacher_ckpt': teacher_ckpt, **options},
+                      str(work_dir))
+    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=100)
+    cfg.param_scheduler = []
+    cfg.train_dataloader.batch_size = 16
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=1)
+    cfg.log_processor = dict(by_epoch=False)
+    cfg.custom_hooks = []
+    return cfg
+
+
+@pytest.fixture
+def at_checkpoint(tmp_path, teacher_ckpt):
+    teacher = teacher_ckpt(dict(type='ImageClassifier',
+                                net=dict(type='resnet20', num_classes=10)))
+    train(_cfg('at_resnet20_resnet8_digits.py', tmp_path / 'at', teacher))
+    return teacher, str(tmp_path / 'at' / 'iter_1.pth')
+
+
+def test_kd_config_resuming_an_at_checkpoint_is_refused_naming_both(tmp_path, at_checkpoint):
+    teacher, checkpoint = at_checkpoint
+    cfg = _cfg('kd_resnet20_resnet8_digits.py', tmp_path / 'kd', teacher,
+               resume=True, load_from=checkpoint)
+    with pytest.raises(ValueError, match=r"Refusing to resume.*\n  methods: checkpoint "
+                                         r"'at=AT', this config 'kd=KD'\n.*--resume-any"):
+        train(cfg)
+
+    cfg = _cfg('kd_resnet20_resnet8_digits.py', tmp_path / 'any', teacher,
+               resume=True, load_from=checkpoint)
+    cfg.default_hooks.pop('resume_check')                  # what --resume-any does
+    assert train(cfg).iter == 2                            # resumed at 1, trained to 2
+
+    # Loading weights to start a new run (no resume) is not checked.
+    train(_cfg('kd_resnet20_resnet8_digits.py', tmp_path / 'init', teacher,
+               load_from=checkpoint))
+
+
+def test_identity_names_task_model_and_dataset():
+    cfg = load_config(os.path.join(ROOT, 'configs', 'seg', 'kd_deeplabv3p_r101_r18_voc.py'))
+    assert run_identity(cfg) == {'model': 'Distiller', 'methods': 'kd=KD',
+                                 'task model': 'DeepLabV3PlusSegmentor resnet18',
+                                 'dataset': 'VOCAugDataset'}
