@@ -47,7 +47,7 @@ class RandomStateHook(Hook):
     Dataloader workers (persistent or not) draw from streams that depend only on the seed,
     the epoch, the rank and the worker id (:mod:`kdbench.hooks.worker_seed`), so they need
     no saving: a resumed epoch-based run's workers draw what the uninterrupted run's drew.
-    The validation loader starts their workers from a generator of their own, so
+    The validation loader starts its workers from a generator of its own, so
     validating draws nothing from the training process's torch stream.
     """
 
@@ -62,6 +62,7 @@ class RandomStateHook(Hook):
         loader = runner.train_dataloader
         if loader.num_workers > 0:
             self._workers = EpochWorkerSeeding(loader, runner.seed, runner.rank)
+            self._workers.set_epoch(runner.epoch)     # iteration-based loops: epoch 0
         if runner.val_loop is not None and runner.val_loop.dataloader.num_workers > 0:
             runner.val_loop.dataloader.generator = torch.Generator().manual_seed(runner.seed)
 
