@@ -6,20 +6,15 @@ import pytest
 
 from kdbench.apis import load_config, train
 from kdbench.hooks.resume_check import run_identity
+from tests.hooks.test_teacher_metric import _digits_cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _cfg(config, work_dir, teacher_ckpt, **options):
-    cfg = load_config(os.path.join(ROOT, 'configs', 'demo', config),
-                      {'log_level': 'WARNING', 'model.teacher_ckpt': teacher_ckpt, **options},
-                      str(work_dir))
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=100)
-    cfg.param_scheduler = []
-    cfg.train_dataloader.batch_size = 16
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=1)
-    cfg.log_processor = dict(by_epoch=False)
-    cfg.custom_hooks = []
+    """4 iterations on digits (checkpoint at 4), as the teacher-metric tests run them."""
+    cfg = _digits_cfg(config, work_dir, teacher_ckpt, work_dir.parent / 'cache.json')
+    cfg.merge_from_dict(options)
     return cfg
 
 
@@ -28,7 +23,7 @@ def at_checkpoint(tmp_path, teacher_ckpt):
     teacher = teacher_ckpt(dict(type='ImageClassifier',
                                 net=dict(type='resnet20', num_classes=10)))
     train(_cfg('at_resnet20_resnet8_digits.py', tmp_path / 'at', teacher))
-    return teacher, str(tmp_path / 'at' / 'iter_1.pth')
+    return teacher, str(tmp_path / 'at' / 'iter_4.pth')
 
 
 def test_kd_config_resuming_an_at_checkpoint_is_refused_naming_both(tmp_path, at_checkpoint):
@@ -42,7 +37,7 @@ def test_kd_config_resuming_an_at_checkpoint_is_refused_naming_both(tmp_path, at
     cfg = _cfg('kd_resnet20_resnet8_digits.py', tmp_path / 'any', teacher,
                resume=True, load_from=checkpoint)
     cfg.default_hooks.pop('resume_check')                  # what --resume-any does
-    assert train(cfg).iter == 2                            # resumed at 1, trained to 2
+    assert train(cfg).iter == 4                            # resumed at the end: no error
 
     # Loading weights to start a new run (no resume) is not checked.
     train(_cfg('kd_resnet20_resnet8_digits.py', tmp_path / 'init', teacher,
