@@ -57,3 +57,11 @@ def test_an_unwritable_work_dir_is_reported(tmp_path):
         f'work_dir: not writable: {tmp_path / "a_file" / "run"} (set --work-dir)']
     cfg.work_dir = str(tmp_path / 'new' / 'run')
     assert missing_inputs(cfg) == []
+
+
+def test_pretrained_network_weights_given_as_a_path_are_checked():
+    cfg = load_config(os.path.join(ROOT, 'configs', 'cls', 'tat_resnet34_resnet18_imagenet.py'))
+    assert 'model.student.net.weights: file not found: checkpoints/resnet18-f37072fd.pth' in \
+        missing_inputs(cfg)
+    cfg.model.student.net.weights = 'IMAGENET1K_V1'           # a torchvision weights name
+    assert not any('weights' in line for line in missing_inputs(cfg))

@@ -3,9 +3,10 @@
 A missing checkpoint or dataset otherwise stops a run one at a time, each after the
 environment and config dump. :func:`missing_inputs` lists them all: the data roots and the
 files each dataset declares (``required_files``) of every dataloader the run uses, every
-``*_ckpt`` path of the model config (teacher and encoder checkpoints), ``load_from`` and the
-checkpoint to resume from or evaluate, and whether the work dir can be written. Values
-with ``://`` (URLs, ``torchvision://NAME``) are not local files and are not checked.
+``*_ckpt`` path of the model config (teacher and encoder checkpoints; ``weights`` given as
+a path), ``load_from`` and the checkpoint to resume from or evaluate, and whether the work
+dir can be written. Values with ``://`` (URLs, ``torchvision://NAME``) are not local files
+and are not checked.
 """
 from __future__ import annotations
 
@@ -28,12 +29,21 @@ def _local(path) -> bool:
     return isinstance(path, str) and '://' not in path
 
 
+def _is_file_key(key: str, value) -> bool:
+    """``*_ckpt`` keys, and ``weights`` of torchvision networks when it is a path rather
+    than a weights name such as ``'IMAGENET1K_V1'``."""
+    if not _local(value):
+        return False
+    return key.endswith('_ckpt') or key == 'weights' and (
+        os.path.sep in value or value.endswith(('.pth', '.pt')))
+
+
 def _checkpoint_keys(node, path: str) -> Iterator[Tuple[str, str]]:
-    """``(dotted key, value)`` of every ``*_ckpt`` string under a config dict."""
+    """``(dotted key, value)`` of every checkpoint path under a config dict."""
     for key, value in (node or {}).items():
         if isinstance(value, dict):
             yield from _checkpoint_keys(value, f'{path}.{key}')
-        elif str(key).endswith('_ckpt') and _local(value):
+        elif _is_file_key(str(key), value):
             yield f'{path}.{key}', value
 
 
