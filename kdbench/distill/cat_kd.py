@@ -27,15 +27,16 @@ ties in the ranking are broken by the lower class index (stable sort).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from kdbench.registry import DISTILL_METHODS
 
 from .base import DistillMethod
+from .taps import TapPoint
 
 STRATEGIES = ('top', 'bottom')
 
@@ -150,7 +151,7 @@ class CATKD(DistillMethod):
                              f'classes), got {self.num_cams}: set '
                              f'model.methods.{self.name}.num_cams.')
 
-    def check_student(self, student, points) -> None:
+    def check_student(self, student: nn.Module, points: Mapping[str, TapPoint]) -> None:
         """CAMs are built from the classifier weight alone, and the CAT-KD recipe trains
         the student without a classifier bias: refuse a student classifier that has one
         (two-tap form only; dense logits include the conv bias by design)."""
