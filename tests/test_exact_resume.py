@@ -91,3 +91,34 @@ def test_kdbench_checkpoint_saves_are_atomic_and_the_default_backend_is_untouche
     assert type(backend) is AtomicLocalBackend
     assert (tmp_path / 'sub' / 'epoch_1.pth').read_bytes() == b'weights'
     assert type(get_file_backend(str(tmp_path / 'other.pth'))) is LocalBackend
+
+
+def _worker_run_cfg(work_dir, **extra):
+    """resnet8 on digits, 2 epochs of 6 iterations, 2 persistent loader workers."""
+    from kdbench.apis import load_config
+    options = {'train_dataloader.num_workers': 2, 'train_dataloader.persistent_workers': True,
+               'train_dataloader.batch_size': 16, 'train_cfg.max_epochs': 2,
+               'train_cfg.val_interval': 10, 'param_scheduler': [],
+               'randomness': dict(seed=5, deterministic=True), 'log_level': 'WARNING',
+               'default_hooks.checkpoint.max_keep_ckpts': 2,
+               'default_hooks.checkpoint.save_best': None, **extra}
+    cfg = load_config(CONFIG, options, str(work_dir))
+    cfg.train_dataloader.dataset = dict(type='ClassSubsetDataset', num_classes=10,
+                                        fraction=0.08, dataset=cfg.train_dataloader.dataset)
+    return cfg
+
+
+def test_resume_with_persistent_workers_equals_an_uninterrupted_run(tmp_path):
+    from kdbench.apis import train
+    train(_worker_run_cfg(tmp_path / 'whole'))
+    # A fresh Runner resumes from the first epoch's checkpoint (as after a kill in epoch 2).
+    train(_worker_run_cfg(tmp_path / 'resumed', resume=True,
+                          load_from=str(tmp_path / 'whole' / 'epoch_1.pth')))
+    whole_weights, whole_optim = _weights(tmp_path / 'whole' / 'epoch_2.pth')
+    resumed_weights, resumed_optim = _weights(tmp_path / 'resumed' / 'epoch_2.pth')
+    first, _ = _weights(tmp_path / 'whole' / 'epoch_1.pth')
+    assert any(not torch.equal(first[k], v) for k, v in whole_weights.items())
+    for key, value in whole_weights.items():
+        assert torch.equal(value, resumed_weights[key]), key
+    for index, state in whole_optim.items():
+        assert torch.equal(state['momentum_buffer'], resumed_optim[index]['momentum_buffer'])

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint (top-1/top-5 or mIoU, as the config's evaluator says).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
-                                           [--launcher none|pytorch|slurm]
+                                           [--launcher none|pytorch|slurm] [--strict-config]
                                            [--out FILE.json|.pkl] [--show-dir DIR]
                                            [--tta [--tta-scales S ...]]
 
@@ -14,7 +14,8 @@ import json
 from mmengine.config import DictAction
 from mmengine.dist import get_rank
 
-from kdbench.apis import add_sample_outputs, enable_tta, evaluate, load_config
+from kdbench.apis import (add_sample_outputs, enable_tta, evaluate, load_config,
+                          preflight_or_exit)
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,6 +34,8 @@ def parse_args() -> argparse.Namespace:
                         'test (scales 0.5 .. 1.75), averaged softmax')
     parser.add_argument('--tta-scales', nargs='+', type=float, metavar='S',
                         help='the scales of --tta')
+    parser.add_argument('--strict-config', action='store_true',
+                        help='refuse --cfg-options top-level keys that nothing reads')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -40,7 +43,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                      args.strict_config)
+    preflight_or_exit(cfg, 'test', args.checkpoint)
     add_sample_outputs(cfg, args.out, args.show_dir)
     if args.tta:
         enable_tta(cfg, args.tta_scales)

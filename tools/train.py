@@ -2,13 +2,14 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...] [--resume [CKPT]]
                                  [--amp] [--launcher none|pytorch|slurm] [--seed N]
-                                 [--deterministic] [--vis tensorboard|wandb ...]
+                                 [--deterministic] [--strict-config] [--resume-any]
+                                 [--vis tensorboard|wandb ...]
 """
 import argparse
 
 from mmengine.config import DictAction
 
-from kdbench.apis import enable_amp, enable_vis_backends, load_config, train
+from kdbench.apis import enable_amp, enable_vis_backends, load_config, preflight_or_exit, train
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,6 +29,10 @@ def parse_args() -> argparse.Namespace:
                         help='deterministic algorithms (slower)')
     parser.add_argument('--vis', action='append', default=[], metavar='BACKEND',
                         help='also log to tensorboard or wandb (repeatable)')
+    parser.add_argument('--strict-config', action='store_true',
+                        help='refuse --cfg-options top-level keys that nothing reads')
+    parser.add_argument('--resume-any', action='store_true',
+                        help='resume from a checkpoint of another method, task or dataset')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -35,10 +40,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                      args.strict_config)
     if args.resume is not None:
         cfg.resume = True
         cfg.load_from = None if args.resume == 'auto' else args.resume
+    if args.resume_any:
+        cfg.default_hooks.pop('resume_check', None)
     if args.amp:
         enable_amp(cfg)
     enable_vis_backends(cfg, args.vis)
@@ -46,6 +54,7 @@ def main() -> None:
         cfg.randomness = dict(cfg.get('randomness', {}), deterministic=args.deterministic)
         if args.seed is not None:
             cfg.randomness['seed'] = args.seed
+    preflight_or_exit(cfg, 'train', cfg.load_from if cfg.get('resume') else None)
     train(cfg)
 
 

@@ -9,6 +9,7 @@ default_hooks = dict(
                     save_best='auto', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     random_state=dict(type='RandomStateHook'),       # exact resume (kdbench.hooks)
+    resume_check=dict(type='ResumeCheckHook'),       # --resume: same method/task/dataset
     environment=dict(type='EnvironmentRecordHook'),  # environment.json in the log dir
 )
 # Stop at the first NaN/inf loss term, before a checkpoint of the bad weights is written

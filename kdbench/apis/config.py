@@ -6,18 +6,23 @@ from typing import Optional
 
 from mmengine.config import Config, ConfigDict
 
+from .overrides import apply_overrides
+
 
 def load_config(path: str, cfg_options: Optional[dict] = None,
-                work_dir: Optional[str] = None, launcher: str = 'none') -> Config:
+                work_dir: Optional[str] = None, launcher: str = 'none',
+                strict: bool = False) -> Config:
     """Read ``path``, apply ``--cfg-options`` and set ``work_dir`` and ``launcher``.
 
-    The work dir defaults to ``work_dirs/<config file name>``.
+    Overrides take effect or are refused (``data_root`` reaches every dataloader; see
+    :func:`~kdbench.apis.overrides.apply_overrides`); top-level keys that nothing reads
+    give a warning, or a ``ValueError`` with ``strict`` (``--strict-config``). The work dir
+    defaults to ``work_dirs/<config file name>``.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Config file '{path}' not found.")
     cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    apply_overrides(cfg, cfg_options or {}, strict)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

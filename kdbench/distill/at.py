@@ -51,7 +51,7 @@ class AT(DistillMethod):
     """Attention transfer (:func:`at_loss`) summed over the given taps.
 
     Args:
-        p: power of the activations.
+        p: power of the activations, > 0.
         loss_weight: ``beta`` (1000 in the paper recipe).
         taps: feature taps read from both models (last backbone stage by default).
     """
@@ -59,6 +59,9 @@ class AT(DistillMethod):
     def __init__(self, p: float = 2, loss_weight: float = 1000.0,
                  taps: Sequence[str] = ('last_stage',)):
         super().__init__(taps, loss_weight)
+        if not p > 0:
+            raise ValueError(f'AT p must be > 0 (the power of the activations; 2 in the paper), '
+                             f'got p={p}: set model.methods.<name>.p.')
         self.p = p
 
     def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],

@@ -39,6 +39,11 @@ class DistillMethod(nn.Module):
         ``point.channels``. The default accepts any points.
         """
 
+    def check_student(self, student: nn.Module, points: Mapping[str, TapPoint]) -> None:
+        """Called once by the Distiller after :meth:`bind` with the built student and its
+        tap points: raise when the student lacks what the method needs (e.g. a bias-free
+        classifier), naming the config key to set. The default accepts any student."""
+
     def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
                 data_samples: Optional[Any] = None) -> Dict[str, Tensor]:
         """Compute the method's losses.

@@ -27,15 +27,16 @@ ties in the ranking are broken by the lower class index (stable sort).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from kdbench.registry import DISTILL_METHODS
 
 from .base import DistillMethod
+from .taps import TapPoint
 
 STRATEGIES = ('top', 'bottom')
 
@@ -107,10 +108,13 @@ class CATKD(DistillMethod):
         resolution: side ``r`` of the pooled CAMs.
         normalize: L2-normalise each pooled CAM.
         binarize: binarise the teacher's CAMs before pooling.
-        num_cams: transfer only this many classes per sample (``None``: all).
+        num_cams: transfer only this many classes per sample (``None``: all); checked
+            against the class count when the Distiller binds the method.
         strategy: ``'top'`` or ``'bottom'`` classes of the teacher for partial transfer.
         taps: the pre-pooling feature and the classifier-weight taps, or one tap whose
             output already is the class maps ``[N, K, H, W]`` (dense logits).
+
+    The two-tap form needs a bias-free student classifier (:meth:`check_student`).
     """
 
     def __init__(self, beta: float = 50.0, resolution: int = 2, normalize: bool = True,
@@ -125,6 +129,9 @@ class CATKD(DistillMethod):
             raise ValueError(f"CATKD strategy must be one of {STRATEGIES}, got '{strategy}'.")
         if resolution < 1:
             raise ValueError(f'CATKD resolution must be >= 1, got {resolution}.')
+        if num_cams is not None and num_cams < 1:
+            raise ValueError(f'CATKD num_cams must be >= 1 (or None: all classes), got '
+                             f'{num_cams}: set model.methods.<name>.num_cams.')
         self.resolution, self.normalize, self.binarize = int(resolution), normalize, binarize
         self.num_cams, self.strategy = num_cams, strategy
 
@@ -138,6 +145,26 @@ class CATKD(DistillMethod):
             raise ValueError(f'CATKD: the student has {student_points[classifier].channels} '
                              f'classes but the teacher has {teacher_points[classifier].channels}'
                              '; CAMs are compared class by class, so both must match.')
+        num_classes = student_points[classifier].channels
+        if self.num_cams is not None and self.num_cams > num_classes:
+            raise ValueError(f'CATKD num_cams must be in [1, {num_classes}] (the number of '
+                             f'classes), got {self.num_cams}: set '
+                             f'model.methods.{self.name}.num_cams.')
+
+    def check_student(self, student: nn.Module, points: Mapping[str, TapPoint]) -> None:
+        """CAMs are built from the classifier weight alone, and the CAT-KD recipe trains
+        the student without a classifier bias: refuse a student classifier that has one
+        (two-tap form only; dense logits include the conv bias by design)."""
+        if len(self.taps) != 2:
+            return
+        head = student.get_submodule(points[self.taps[-1]].module)
+        if getattr(head, 'bias', None) is not None:
+            raise ValueError(
+                f"CATKD ('{self.name}') needs a bias-free student classifier (CAMs use its "
+                f"weight only; the CAT-KD recipe drops the bias), but the student's "
+                f"'{points[self.taps[-1]].module}' has a bias: set "
+                'model.student.classifier_bias=False (--cfg-options '
+                'model.student.classifier_bias=False).')
 
     def cams(self, tapped: Dict[str, Tensor]) -> Tensor:
         """Class activation maps ``[N, K, H, W]`` from one model's tapped tensors."""

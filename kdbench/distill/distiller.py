@@ -82,6 +82,7 @@ class Distiller(BaseModel):
         for method in self.methods.values():
             method.bind({t: self._student_points[t] for t in method.taps},
                         {t: self._teacher_points[t] for t in method.taps})
+            method.check_student(self.student, {t: self._student_points[t] for t in method.taps})
         self.speed = SpeedOptions.from_config(speed)
         self.speed.apply(self.student, self.teacher, self.methods)
         # Cached once for the per-step guard (a few microseconds, no module traversal).

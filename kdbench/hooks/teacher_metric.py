@@ -6,8 +6,10 @@ import json
 import numbers
 import os
 import time
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional
 
+import numpy as np
+import torch
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -41,6 +43,50 @@ def cache_key(teacher_ckpt: str, settings: dict) -> str:
             f'{hashlib.sha256(text.encode()).hexdigest()[:16]}')
 
 
+#: Attributes of a dataset object that list or hold its samples (ids of a split file,
+#: ``(path, label)`` pairs, in-memory images and labels, indices of a subset).
+CONTENT_ATTRIBUTES = ('ids', 'samples', 'indices', 'labels', 'images')
+
+
+def _sample_files(dataset) -> Iterator[str]:
+    """The files a dataset reads per sample: ``image_path(i)``/``label_path(i)`` of
+    segmentation datasets, the paths of ``samples`` pairs (image folders)."""
+    if callable(getattr(dataset, 'label_path', None)) and hasattr(dataset, 'ids'):
+        for index in range(len(dataset.ids)):
+            yield dataset.image_path(index)
+            yield dataset.label_path(index)
+    for sample in getattr(dataset, 'samples', None) or ():
+        yield sample[0]
+
+
+def dataset_identity(dataset) -> str:
+    """SHA-256 (first 16 hex digits) of what a dataset object holds and reads.
+
+    Covers the class, length and metainfo, the content attributes
+    (:data:`CONTENT_ATTRIBUTES`: split ids, sample lists, in-memory arrays) and the size
+    and modification time of every per-sample file; wrapped datasets (``.dataset``) are
+    included. Editing a split file, replacing images or labels, or another subset gives
+    another identity.
+    """
+    digest = hashlib.sha256()
+    while dataset is not None:
+        digest.update(f'{type(dataset).__name__}:{len(dataset)}:'
+                      f'{getattr(dataset, "metainfo", None)}'.encode())
+        for name in CONTENT_ATTRIBUTES:
+            value = getattr(dataset, name, None)
+            if isinstance(value, torch.Tensor):
+                value = value.numpy()
+            if isinstance(value, np.ndarray):
+                digest.update(np.ascontiguousarray(value).tobytes())
+            elif value is not None:
+                digest.update(repr(value).encode())
+        for path in _sample_files(dataset):
+            stat = os.stat(path) if os.path.exists(path) else None
+            digest.update(f'{path}:{stat and (stat.st_size, stat.st_mtime_ns)}'.encode())
+        dataset = getattr(dataset, 'dataset', None)
+    return digest.hexdigest()[:16]
+
+
 def read_cache(path: str) -> dict:
     """The cache's entries (``{}`` when the file is missing or unreadable)."""
     try:
@@ -60,12 +106,14 @@ class TeacherMetricHook(Hook):
     The teacher never changes, so its score on a validation set is fixed. At the first
     validation the hook looks the score up in a JSON cache keyed by the SHA-256 of the
     teacher checkpoint file and of the settings that decide the score (teacher config,
-    data preprocessor, validation dataset, evaluator); on a miss it evaluates the teacher
-    once with the run's validation dataloader and evaluator and stores the result. After
-    every validation the metrics go to the message hub as ``val/teacher/<metric>``, so
-    the log line and ``scalars.json`` show them beside the student's. The random
-    generator states are restored after an evaluation, so a cache hit and a miss give the
-    same training run. Models without a teacher (plain task models) are left alone.
+    data preprocessor, validation dataset config and :func:`dataset_identity` of the
+    built validation set: its split's ids, files' sizes and times, evaluator); on a miss
+    it evaluates the teacher once with the run's validation dataloader and evaluator and
+    stores the result. After every validation the metrics go to the message hub as
+    ``val/teacher/<metric>``, so the log line and ``scalars.json`` show them beside the
+    student's. The random generator states are restored after an evaluation, so a cache
+    hit and a miss give the same training run. Models without a teacher (plain task
+    models) are left alone.
 
     Args:
         cache_file: the JSON cache; default ``$KDBENCH_CACHE_DIR/teacher_metrics.json``,
@@ -127,6 +175,7 @@ def score_settings(runner, model) -> dict:
     return dict(teacher=model_cfg.get('teacher'), data_preprocessor=preprocessor,
                 teacher_dtype=str(getattr(speed, 'teacher_dtype', None)),
                 dataset=runner.cfg.val_dataloader.get('dataset'),
+                data=dataset_identity(runner.val_loop.dataloader.dataset),
                 evaluator=runner.cfg.get('val_evaluator'))
 
 

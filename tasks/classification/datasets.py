@@ -98,6 +98,13 @@ class CIFAR100(_ClassificationDataset):
                              'expected matching counts and labels in [0, 100).')
         self.images, self.labels = torch.from_numpy(images), labels
 
+    @staticmethod
+    def required_files(data_root: str, split: str = 'train', **kwargs) -> Dict[str, str]:
+        """Files that must exist before the dataset is built (kdbench's preflight)."""
+        folder = os.path.join(data_root, 'cifar-100-python')
+        return {'meta file': os.path.join(folder, 'meta'),
+                'split file': os.path.join(folder, split)}
+
 
 @DATASETS.register_module()
 class ImageFolderDataset(_ClassificationDataset):
@@ -133,6 +140,11 @@ class ImageFolderDataset(_ClassificationDataset):
             raise FileNotFoundError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under "
                                     f"'{root}/<class>/'.")
         self.labels = np.array([label for _, label in self.samples], dtype=np.int64)
+
+    @staticmethod
+    def required_files(data_root: str, split: str = 'train', **kwargs) -> Dict[str, str]:
+        """Files that must exist before the dataset is built (kdbench's preflight)."""
+        return {'split folder': os.path.join(data_root, split)}
 
     def load(self, index: int) -> Tuple[Tensor, int]:
         path, label = self.samples[index]

@@ -204,13 +204,23 @@ class VOCAugDataset(_SegmentationDataset):
         super().__init__(VOC_CLASSES, pipeline)
         self.data_root, self.label_dir = data_root, label_dir
         self.fallback_label_dir = fallback_label_dir
-        folder = os.path.join(data_root, 'ImageSets', 'Segmentation')
-        names = self.SPLIT_FILES.get(split, (f'{split}.txt',))
-        found = [n for n in names if os.path.isfile(os.path.join(folder, n))]
-        self.ids = _read_ids(os.path.join(folder, (found or names)[0]))
+        self.ids = _read_ids(self.split_file(data_root, split))
         self.lut = np.arange(256, dtype=np.uint8)
         self.lut_valid = np.zeros(256, dtype=bool)
         self.lut_valid[[*range(len(VOC_CLASSES)), IGNORE_INDEX]] = True
+
+    @classmethod
+    def split_file(cls, data_root: str, split: str) -> str:
+        """The split's id list: kdbench's name, else mmseg's (the first that exists)."""
+        folder = os.path.join(data_root, 'ImageSets', 'Segmentation')
+        names = cls.SPLIT_FILES.get(split, (f'{split}.txt',))
+        found = [n for n in names if os.path.isfile(os.path.join(folder, n))]
+        return os.path.join(folder, (found or names)[0])
+
+    @classmethod
+    def required_files(cls, data_root: str, split: str = 'train_aug', **kwargs) -> Dict[str, str]:
+        """Files that must exist before the dataset is built (kdbench's preflight)."""
+        return {'split file': cls.split_file(data_root, split)}
 
     def image_path(self, index: int) -> str:
         return os.path.join(self.data_root, 'JPEGImages', f'{self.ids[index]}.jpg')
@@ -293,7 +303,7 @@ class COCOStuff10kDataset(_SegmentationDataset):
         if annotation == 'png':
             self.ids, self.folders = self._png_ids(split)
         else:
-            lists = os.path.join(data_root, 'imageLists', f'{split}.txt')
+            lists = self.split_file(data_root, split)
             if not os.path.exists(lists) and os.path.isdir(
                     os.path.join(data_root, 'annotations', 'train2014')):
                 raise FileNotFoundError(f"Split file '{lists}' not found, but annotations/"
@@ -323,6 +333,22 @@ class COCOStuff10kDataset(_SegmentationDataset):
                              f"{{{','.join(self.PNG_FOLDERS[split])}}}'; convert the data "
                              "with mmseg's coco_stuff10k.py or use annotation='mat'.")
         return ids, folders
+
+    @staticmethod
+    def split_file(data_root: str, split: str) -> str:
+        return os.path.join(data_root, 'imageLists', f'{split}.txt')
+
+    @classmethod
+    def required_files(cls, data_root: str, split: str = 'train', annotation: str = 'mat',
+                       json_file: Optional[str] = None, **kwargs) -> Dict[str, str]:
+        """Files that must exist before the dataset is built (kdbench's preflight)."""
+        if annotation == 'png':
+            return {f'{folder} labels': os.path.join(data_root, 'annotations', folder)
+                    for folder in cls.PNG_FOLDERS[split]}
+        files = {'split file': cls.split_file(data_root, split)}
+        if annotation == 'json':
+            files['json_file'] = json_file or os.path.join(data_root, 'cocostuff-10k-v1.1.json')
+        return files
 
     def image_path(self, index: int) -> str:
         if self.annotation == 'png':

@@ -96,7 +96,9 @@ class SegPipeline:
 
     albumentations keeps its own random state, which a forked DataLoader worker would copy
     unchanged (every worker, every epoch, the same augmentations): inside a worker the
-    state is reseeded from the worker's torch seed, which differs per worker and epoch.
+    state is reseeded whenever the worker's torch seed (``torch.initial_seed()``) changes;
+    kdbench reseeds workers per (seed, epoch, rank, worker id), see
+    :mod:`kdbench.hooks.worker_seed`.
 
     Args:
         cfgs: transform configs (see :func:`build_seg_transform`).
@@ -108,10 +110,9 @@ class SegPipeline:
         self._worker_seed: Optional[int] = None
 
     def __call__(self, image: np.ndarray, label: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        info = get_worker_info()
-        if info is not None and info.seed != self._worker_seed:
-            self._worker_seed = info.seed
-            self.compose.set_random_seed(info.seed % 2**32)
+        if get_worker_info() is not None and torch.initial_seed() != self._worker_seed:
+            self._worker_seed = torch.initial_seed()
+            self.compose.set_random_seed(self._worker_seed % 2**32)
         out = self.compose(image=image, mask=label)
         return out['image'], out['mask']
 

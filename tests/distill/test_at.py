@@ -156,3 +156,9 @@ def test_at_method_weight_scales_and_gradient_reaches_student():
 def test_at_method_needs_a_tap():
     with pytest.raises(ValueError, match='at least one tap'):
         _at(taps=())
+
+
+@pytest.mark.parametrize('p', [0, -1.5])
+def test_non_positive_p_is_refused_at_build(p):
+    with pytest.raises(ValueError, match=rf'AT p must be > 0.*p={p}.*model\.methods'):
+        DISTILL_METHODS.build(dict(type='AT', p=p))

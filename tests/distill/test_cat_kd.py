@@ -180,3 +180,30 @@ def test_bias_free_student_classifier():
     assert model.net.fc.bias is None
     assert 'net.fc.bias' not in model.state_dict()
     assert model(torch.randn(2, 3, 16, 16)).shape == (2, 4)
+
+
+def test_num_cams_is_checked_when_built_and_bound():
+    with pytest.raises(ValueError, match='num_cams must be >= 1'):
+        DISTILL_METHODS.build(dict(type='CATKD', num_cams=0))
+    method = DISTILL_METHODS.build(dict(type='CATKD', num_cams=11))
+    method.name = 'cat_kd'
+    with pytest.raises(ValueError, match=r'num_cams must be in \[1, 10\].*'
+                                         r'model\.methods\.cat_kd\.num_cams'):
+        method.bind(_points(10), _points(10))
+    DISTILL_METHODS.build(dict(type='CATKD', num_cams=10)).bind(_points(10), _points(10))
+
+
+def _cat_distiller(teacher_ckpt, **student_options):
+    student = dict(type='ImageClassifier', net=dict(type='resnet8', num_classes=10),
+                   **student_options)
+    teacher = dict(type='ImageClassifier', net=dict(type='resnet8', num_classes=10))
+    return MODELS.build(dict(type='Distiller', student=student, teacher=teacher,
+                             teacher_ckpt=teacher_ckpt(teacher),
+                             methods=dict(cat_kd=dict(type='CATKD'))))
+
+
+def test_a_student_classifier_with_bias_is_refused_with_the_key_to_set(teacher_ckpt):
+    with pytest.raises(ValueError, match=r"CATKD \('cat_kd'\) needs a bias-free student "
+                                         r'.*model\.student\.classifier_bias=False'):
+        _cat_distiller(teacher_ckpt)
+    assert _cat_distiller(teacher_ckpt, classifier_bias=False).student.net.fc.bias is None

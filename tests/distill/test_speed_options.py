@@ -19,7 +19,8 @@ METHODS = dict(kd=dict(type='KD'), at=dict(type='AT'),
 def model_cfg(tiny_classifier_cfg, teacher_ckpt):
     """A resnet14 -> resnet8 Distiller config with every method."""
     teacher = tiny_classifier_cfg('resnet14', 10)
-    return dict(type='Distiller', student=tiny_classifier_cfg('resnet8'), teacher=teacher,
+    student = dict(tiny_classifier_cfg('resnet8'), classifier_bias=False)   # CAT-KD
+    return dict(type='Distiller', student=student, teacher=teacher,
                 teacher_ckpt=teacher_ckpt(teacher, seed=1000), methods=METHODS)
 
 

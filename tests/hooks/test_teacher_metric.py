@@ -78,3 +78,42 @@ def test_plain_task_models_are_left_alone(tmp_path, monkeypatch):
     assert _hook(runner).metrics is None
     assert not os.path.exists(tmp_path / 'teacher_metrics.json')     # the default cache
     assert 'val/teacher/accuracy/top1' not in runner.message_hub.log_scalars
+
+
+def _voc_runner(root, ckpt):
+    """A stand-in runner validating on the VOC folder ``root`` (what the hook reads)."""
+    from types import SimpleNamespace
+
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+
+    from tasks.segmentation.datasets import VOCAugDataset
+    dataset_cfg = dict(type='VOCAugDataset', data_root=str(root), split='val')
+    cfg = Config(dict(model=dict(type='Distiller', teacher=dict(type='Segmentor')),
+                      val_dataloader=dict(dataset=dataset_cfg), val_evaluator=dict()))
+    loader = SimpleNamespace(dataset=VOCAugDataset(str(root), split='val'))
+    return SimpleNamespace(cfg=cfg, val_loop=SimpleNamespace(dataloader=loader),
+                           logger=MMLogger.get_current_instance(), work_dir=str(root))
+
+
+def test_an_edited_val_split_is_evaluated_again(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tests.segmentation.seg_data import write_voc
+    write_voc(tmp_path / 'voc', n=3)
+    ckpt = tmp_path / 'teacher.pth'
+    ckpt.write_bytes(b'weights')
+    model = SimpleNamespace(teacher_ckpt=str(ckpt))
+    # The "teacher's score" is the number of validation images it saw.
+    monkeypatch.setattr(teacher_metric, 'evaluate_teacher',
+                        lambda runner, model: {'mIoU': len(runner.val_loop.dataloader.dataset)})
+    cache = str(tmp_path / 'cache.json')
+
+    def score():
+        return TeacherMetricHook(cache).teacher_metrics(_voc_runner(tmp_path / 'voc', ckpt),
+                                                        model)['mIoU']
+    assert score() == 3 and score() == 3 and len(read_cache(cache)) == 1
+    (tmp_path / 'voc/ImageSets/Segmentation/val.txt').write_text('img_0\nimg_1\n')
+    assert score() == 2                                       # recomputed, not the cached 3
+    os.utime(tmp_path / 'voc/SegmentationClassAug/img_0.png', ns=(1, 1))
+    assert score() == 2 and len(read_cache(cache)) == 3       # a changed label file: a new key

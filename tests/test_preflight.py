@@ -1,0 +1,67 @@
+"""Preflight: every missing input of a run listed in one short message, before the Runner."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kdbench.apis import PreflightError, load_config, missing_inputs, preflight
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEADLINE = os.path.join(ROOT, 'configs', 'seg', 'tat_deeplabv3p_r101_r18_voc.py')
+
+
+def test_headline_config_on_a_fresh_clone_lists_every_missing_input_at_once(tmp_path):
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    done = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'train.py'), HEADLINE,
+                           '--work-dir', str(work_dir)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=ROOT, NO_ALBUMENTATIONS_UPDATE='1'))
+    assert done.returncode == 1
+    message = done.stderr
+    for line in ('model.teacher_ckpt: file not found: checkpoints/voc/deeplabv3p_r101.pth',
+                 'model.student.encoder_ckpt: file not found: '
+                 'checkpoints/resnet18-f37072fd.pth',
+                 'train_dataloader.dataset.data_root: folder not found: data/VOCdevkit/VOC2012',
+                 'val_dataloader.dataset.data_root: folder not found: data/VOCdevkit/VOC2012'):
+        assert line in message, message
+    assert '4 missing input(s)' in message and 'Traceback' not in message
+    assert len(message.splitlines()) <= 8 and not done.stdout          # short, no dump
+    assert not os.listdir(work_dir)                                     # no Runner was built
+
+
+def test_split_files_urls_and_the_evaluated_checkpoint(tmp_path):
+    from tests.segmentation.seg_data import write_voc
+    write_voc(tmp_path, n=1)
+    (tmp_path / 'ImageSets/Segmentation/val.txt').unlink()
+    cfg = load_config(HEADLINE, {'data_root': str(tmp_path),
+                                 'model.teacher_ckpt': 'https://example.org/teacher.pth',
+                                 'model.student.encoder_ckpt': 'torchvision://resnet18'})
+    split = os.path.join(str(tmp_path), 'ImageSets', 'Segmentation', 'val.txt')
+    assert missing_inputs(cfg) == [
+        f'val_dataloader.dataset (VOCAugDataset): split file not found: {split}']
+    cfg.model.student.encoder_ckpt = 'missing/encoder.pth'   # evaluation never needs it
+    assert missing_inputs(cfg, 'test', 'trained.pth') == [
+        'CHECKPOINT: file not found: trained.pth',
+        f'test_dataloader.dataset (VOCAugDataset): split file not found: {split}']
+    with pytest.raises(PreflightError, match='3 missing input'):
+        preflight(cfg, 'train', str(tmp_path / 'epoch_3.pth'))
+
+
+def test_an_unwritable_work_dir_is_reported(tmp_path):
+    (tmp_path / 'a_file').write_text('')          # a work dir under a file cannot be made
+    cfg = load_config(os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py'),
+                      work_dir=str(tmp_path / 'a_file' / 'run'))
+    assert missing_inputs(cfg) == [
+        f'work_dir: not writable: {tmp_path / "a_file" / "run"} (set --work-dir)']
+    cfg.work_dir = str(tmp_path / 'new' / 'run')
+    assert missing_inputs(cfg) == []
+
+
+def test_pretrained_network_weights_given_as_a_path_are_checked():
+    cfg = load_config(os.path.join(ROOT, 'configs', 'cls', 'tat_resnet34_resnet18_imagenet.py'))
+    assert 'model.student.net.weights: file not found: checkpoints/resnet18-f37072fd.pth' in \
+        missing_inputs(cfg)
+    cfg.model.student.net.weights = 'IMAGENET1K_V1'           # a torchvision weights name
+    assert not any('weights' in line for line in missing_inputs(cfg))
