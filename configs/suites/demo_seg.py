@@ -5,6 +5,6 @@
 dataset = 'digitseg'
 config_dir = '../demo/seg'
 metric = 'mIoU'
-seeds = [0]
+seeds = [0, 1]
 pairs = [('deeplabv3p_r34', 'deeplabv3p_r18', 'deeplabv3p_r34_r18')]
 methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat'}
