@@ -10,20 +10,15 @@ from kdbench.explain import scores as scores_module
 from kdbench.explain.functional import partial_distance_correlation_sqr
 from kdbench.explain.maps import ClassMaskTarget, normalise_maps
 from kdbench.explain.scoring import SCORINGS, get_scoring, score_batches
-from kdbench.registry import MODELS
-
-
-def _classifier(seed: int):
-    torch.manual_seed(seed)
-    net = dict(type='resnet8', num_classes=5)
-    return MODELS.build(dict(type='ImageClassifier', net=net)).eval()
+from test_labels_scores import _classifier  # the FSS/RS tests' resnet8 with 5 classes
 
 
 @pytest.fixture(scope='module')
 def batch():
-    g = torch.Generator().manual_seed(0)
-    classes = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
-    return torch.randn(8, 3, 16, 16, generator=g), classes, torch.eye(5)[classes]
+    """8 random images, classes 0-4 (three twice) and their one-hot label embeddings."""
+    classes = torch.tensor([4, 3, 2, 1, 0, 4, 3, 2])
+    images = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    return images, classes, torch.eye(5)[classes]
 
 
 def test_batches_paper_even_split_code_fixed_chunks_counting_short_ones():
