@@ -16,10 +16,10 @@ $(VENV)/.installed: requirements.txt setup.cfg
 
 demo: install
 	$(PY) tools/benchmark.py configs/suites/demo.py --work-dir work_dirs/demo
-	$(PY) tools/explain.py configs/demo/kd_resnet20_resnet8_digits.py \
-	    work_dirs/demo/demo_cls/kd_resnet20_resnet8_digits/seed_0/epoch_30.pth \
-	    --base configs/demo/resnet8_digits.py \
-	    work_dirs/demo/demo_cls/resnet8_digits/seed_0/epoch_30.pth --out work_dirs/explain_demo
+	$(PY) tools/explain.py configs/demo/kd_resnet20_resnet8_fewdigits.py \
+	    work_dirs/demo/demo_cls/kd_resnet20_resnet8_fewdigits/seed_0/epoch_150.pth \
+	    --base configs/demo/resnet8_fewdigits.py \
+	    work_dirs/demo/demo_cls/resnet8_fewdigits/seed_0/epoch_150.pth --out work_dirs/explain_demo
 
 test: install
 	$(PY) -m pytest -m "not slow" -q

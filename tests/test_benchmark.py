@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from kdbench.benchmark import Suite
-from kdbench.benchmark.results import load_reference, matrix_table
+from kdbench.benchmark.results import delta_to_baseline, load_reference, matrix_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'demo')
@@ -120,3 +120,11 @@ def test_matrix_cells_follow_each_papers_protocol():
     header, _, line = table.splitlines()
     assert header == '| teacher -> student | teacher | student | KD |'
     assert line == '| T -> S | 80.00 | 70.10 (70.00) | 72.00 (70.00) |'
+
+
+def test_difference_to_the_baseline_carries_its_spread_over_seeds():
+    method, base = dict(mean=92.0, std=3.0, n=2), dict(mean=90.0, std=4.0, n=2)
+    assert delta_to_baseline(method, base) == '+2.00 ± 3.54'     # sqrt(9/2 + 16/2)
+    assert delta_to_baseline(dict(mean=88.5, std=None, n=1), base) == '-1.50'
+    assert delta_to_baseline(method, None) == '-'
+    assert delta_to_baseline(dict(mean=None, std=None, n=0), base) == '-'

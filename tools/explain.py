@@ -4,13 +4,16 @@
         [--teacher TEACHER_CFG TEACHER_CKPT | --no-teacher] [--images N] [--batch-size B]
         [--rows R] [--taps stage1 stage2 ...] [--cam gradcam|hirescam]
         [--label-embeddings minilm|onehot] [--cache DIR] [--no-perturb] [--keep F]
-        [--split test|val|train] [--device cpu|cuda] [--out DIR]
+        [--split test|val|train] [--device cpu|cuda] [--scoring paper|code] [--out DIR]
 
 STUDENT_CFG may be the distillation config the student was trained with (its student is
 explained and, unless --teacher or --no-teacher, its teacher shown when teacher_ckpt
 exists). BASE is the student's architecture trained without a teacher (default: the
 teacher when it has the student's architecture). Writes DIR/explain.png, DIR/stages.png,
-DIR/scores.json and DIR/scores.md (default DIR: work_dirs/explain). See docs/explain.md.
+DIR/scores.json and DIR/scores.md (default DIR: work_dirs/explain). --scoring paper (the
+default) follows the paper's text, --scoring code the official UniCAM code (pooled final
+features for UniCAM, one last-stage HiResCAM map per model for FSS/RS, fixed-size chunks);
+see docs/explain.md.
 """
 import argparse
 from typing import Optional, Sequence
@@ -18,6 +21,7 @@ from typing import Optional, Sequence
 from kdbench.explain import explain_distillation
 from kdbench.explain.labels import DEFAULT_CACHE, LABEL_EMBEDDINGS
 from kdbench.explain.maps import GRAD_CAM_METHODS
+from kdbench.explain.scoring import SCORINGS
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -36,8 +40,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='images per batch of the batch-level scores (> 3)')
     parser.add_argument('--rows', type=int, default=6, help='images shown in the figures')
     parser.add_argument('--taps', nargs='+', help='layers (tap names); default every stage')
-    parser.add_argument('--cam', choices=sorted(GRAD_CAM_METHODS), default='gradcam',
-                        help='layer-specific saliency method')
+    parser.add_argument('--cam', choices=sorted(GRAD_CAM_METHODS), default=None,
+                        help="saliency method (default: the scoring's, gradcam for paper, "
+                             'hirescam for code)')
+    parser.add_argument('--scoring', choices=sorted(SCORINGS), default='paper',
+                        help="paper: the paper's choices (default); code: the official "
+                             "code's (see docs/explain.md)")
     parser.add_argument('--label-embeddings', choices=LABEL_EMBEDDINGS, default='minilm',
                         help='class-name sentence embeddings or one-hot vectors')
     parser.add_argument('--cache', default=DEFAULT_CACHE, help='label-embedding cache folder')
@@ -62,7 +70,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         num_images=args.images, batch_size=args.batch_size, rows=args.rows, taps=args.taps,
         method=args.cam, labels=args.label_embeddings, cache_dir=args.cache,
         keep=None if args.no_perturb else args.keep, split=args.split, device=args.device,
-        seed=args.seed, auto_teacher=not args.no_teacher)
+        seed=args.seed, auto_teacher=not args.no_teacher, scoring=args.scoring)
     print(f'{args.out}/scores.md:')
     with open(f'{args.out}/scores.md') as f:
         print(f.read())

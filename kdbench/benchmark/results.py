@@ -73,6 +73,19 @@ def _delta(ours: Optional[float], ref: Optional[float]) -> str:
     return f'{ours - ref:+.2f}' if ours is not None and ref is not None else '-'
 
 
+def delta_to_baseline(ours: dict, baseline: Optional[dict]) -> str:
+    """Difference of two best-epoch summaries (``mean``, ``std``, ``n``), with the standard
+    error of the difference of means, ``sqrt(s1^2/n1 + s2^2/n2)``, when both have a
+    spread (two seeds or more)."""
+    if baseline is None:
+        return '-'
+    text = _delta(ours['mean'], baseline['mean'])
+    if text != '-' and ours.get('std') is not None and baseline.get('std') is not None:
+        error = (ours['std'] ** 2 / ours['n'] + baseline['std'] ** 2 / baseline['n']) ** 0.5
+        text += f' ± {error:.2f}'
+    return text
+
+
 def _paper_value(row: dict) -> Optional[float]:
     return float(row['paper']['value']) if row.get('paper') else None
 
@@ -86,9 +99,10 @@ def _ours_for_paper(row: dict) -> Optional[float]:
 
 def markdown_table(rows: Sequence[dict]) -> str:
     """One line per run: ours (best and last epoch, mean ± std over seeds), the difference
-    from the student's baseline (best), the paper's value (with its source and protocol)
+    from the student's baseline (best, ± the standard error of that difference over seeds,
+    :func:`delta_to_baseline`), the paper's value (with its source and protocol)
     and our difference from it (on the paper's protocol), wall time, status and work dir."""
-    baseline = {r['student']: r['best']['mean'] for r in rows if r['role'] == 'baseline'}
+    baseline = {r['student']: r['best'] for r in rows if r['role'] == 'baseline'}
     lines = ['| run | seeds | best | last | vs baseline | paper | Δ paper | source | time | '
              'status |', '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
@@ -100,7 +114,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
         lines.append(
             f"| {r['name']} | {r['best']['n']} | {_fmt(r['best']['mean'], r['best']['std'])} | "
             f"{_fmt(r['last']['mean'], r['last']['std'])} | "
-            f"{_delta(r['best']['mean'], baseline.get(r['student'])) if r['student'] else '-'}"
+            f"{delta_to_baseline(r['best'], baseline.get(r['student'])) if r['student'] else '-'}"
             f" | {_fmt(_paper_value(r))} | {_delta(_ours_for_paper(r), _paper_value(r))} | "
             f'{source} | {seconds} | {status} |')
     return '\n'.join(lines)

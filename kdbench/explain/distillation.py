@@ -30,6 +30,7 @@ from .inputs import as_config, class_count, first_samples, load_task_model, prep
 from .labels import DEFAULT_CACHE, label_embeddings
 from .maps import GRAD_CAM_METHODS, cam_maps, grad_cam
 from .scores import SCORE_COLUMNS, explain_batch, image_classes
+from .scoring import get_scoring, score_batches
 
 #: A model the user named: ``(config, checkpoint)``.
 Spec = Tuple[str, str]
@@ -116,11 +117,11 @@ def _output_maps(model: nn.Module, inputs: Tensor, classes: Tensor, owner: str, 
 def explain_distillation(student: Spec, base: Optional[Spec] = None,
                          teacher: Optional[Spec] = None, out_dir: str = 'work_dirs/explain',
                          num_images: int = 128, batch_size: int = 32, rows: int = 6,
-                         taps: Optional[Sequence[str]] = None, method: str = 'gradcam',
+                         taps: Optional[Sequence[str]] = None, method: Optional[str] = None,
                          labels: str = 'minilm', cache_dir: Optional[str] = DEFAULT_CACHE,
                          keep: Optional[float] = 0.5, split: str = 'test', device: str = 'cpu',
-                         seed: int = 0, auto_teacher: bool = True, progress: bool = True
-                         ) -> dict:
+                         seed: int = 0, auto_teacher: bool = True, progress: bool = True,
+                         scoring: str = 'paper') -> dict:
     """Write ``explain.png``, ``stages.png``, ``scores.json`` and ``scores.md`` to
     ``out_dir``; returns the ``scores.json`` content.
 
@@ -130,7 +131,8 @@ def explain_distillation(student: Spec, base: Optional[Spec] = None,
         batch_size: images per batch for the batch-level scores and UniCAM (``> 3``).
         rows: images shown in the figures.
         taps: layers (tap names); default the stages ``stage1, stage2, ...``.
-        method: ``'gradcam'`` or ``'hirescam'`` (layer-specific maps).
+        method: ``'gradcam'`` or ``'hirescam'`` (the saliency maps); default the
+            scoring's (``paper``: Grad-CAM, ``code``: HiResCAM).
         labels: ``'minilm'`` or ``'onehot'`` label embeddings (:mod:`.labels`).
         cache_dir: label-embedding cache folder.
         keep: share of pixels the perturbation keeps; ``None`` switches it off.
@@ -138,10 +140,14 @@ def explain_distillation(student: Spec, base: Optional[Spec] = None,
         auto_teacher: take the teacher of a distillation student config when ``teacher``
             is not given.
         progress: show a progress bar.
+        scoring: ``'paper'`` or ``'code'``, the paper's or the official code's choices
+            (:mod:`kdbench.explain.scoring`).
     """
     if num_images <= 3 or batch_size <= 3:
         raise ValueError(f'Distance correlation needs more than 3 samples per batch: got '
                          f'--images {num_images} and --batch-size {batch_size}.')
+    protocol = get_scoring(scoring)
+    method = method or protocol.cam
     teacher_part = 'student'
     if teacher is None and auto_teacher:
         teacher = _teacher_of(student[0])
@@ -161,7 +167,7 @@ def explain_distillation(student: Spec, base: Optional[Spec] = None,
     classes = image_classes(targets, num_classes, _background(names))
     embeddings = label_embeddings(names, labels, cache_dir)[classes]
     inputs = preprocess(models['student'], images, targets)
-    batches = torch.arange(len(images)).tensor_split(max(1, len(images) // batch_size))
+    batches, divisor = score_batches(len(images), batch_size, protocol.batching)
     rows = max(1, min(rows, len(images)))
 
     bar = _progress(len(batches) * len(layers)) if progress else None
@@ -172,9 +178,9 @@ def explain_distillation(student: Spec, base: Optional[Spec] = None,
             present = {role: m for role, m in models.items()
                        if role != 'teacher' or tap in m.tap_points}
             scores, maps = explain_batch(present, inputs[index], classes[index],
-                                         embeddings[index], tap, method, keep, seed)
+                                         embeddings[index], tap, method, keep, seed, protocol)
             for key, value in scores.items():
-                sums[tap][key] = sums[tap].get(key, 0.0) + value / len(batches)
+                sums[tap][key] = sums[tap].get(key, 0.0) + value / divisor
             first = index < rows
             if first.any():
                 for key, value in maps.items():
@@ -186,6 +192,7 @@ def explain_distillation(student: Spec, base: Optional[Spec] = None,
 
     report = _report(specs, models, inputs, classes, names, layers, sums, len(images),
                      batches, method, labels, keep, split)
+    report.update(scoring=scoring, scoring_choices=protocol.description, divisor=divisor)
     if teacher_part == 'teacher':
         report['models']['teacher']['part'] = 'model.teacher'
     os.makedirs(out_dir, exist_ok=True)
@@ -282,7 +289,9 @@ def markdown_table(report: dict) -> str:
               f"({'/'.join(map(str, report['batch_sizes']))}); maps: {report['cam']}; label "
               f"embeddings: {report['label_embeddings']}; perturbation: "
               + (f"{perturb['method']}, keep {100 * perturb['keep']:.0f}% of the pixels"
-                 if perturb else 'none'), '',
+                 if perturb else 'none'),
+              f"- scoring: {report.get('scoring', 'paper')}"
+              + (f" ({report['scoring_choices']})" if 'scoring_choices' in report else ''), '',
               '| layer | ' + ' | '.join(SCORE_COLUMNS[k][0] for k in keys) + ' |',
               '|---|' + '---:|' * len(keys)]
     for tap, row in report['scores'].items():

@@ -14,7 +14,7 @@ named by the model's taps (``stage1``, ``last_stage``, ... of its ``tap_points``
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -65,26 +65,30 @@ class ClassMaskTarget:
 
     Classifier output ``[K]``: the class logit. Segmentor output ``[K, H, W]``: the class
     logit summed over the pixels whose prediction (argmax, no gradient) is the class;
-    over all pixels if none is.
+    over all pixels if none is. With ``softmax=True`` the class's softmax probability
+    (over ``K``) takes the logit's place (the ``grad-cam`` package's
+    ``ClassifierOutputSoftmaxTarget``, which the official UniCAM scripts use).
     """
 
-    def __init__(self, category: int):
+    def __init__(self, category: int, softmax: bool = False):
         self.category = int(category)
+        self.softmax = softmax
 
     def __call__(self, output: Tensor) -> Tensor:
-        if output.dim() == 1:
-            return output[self.category]
-        if output.dim() != 3:
+        if output.dim() not in (1, 3):
             raise ValueError(f'ClassMaskTarget takes [K] or [K, H, W] outputs, got '
                              f'{tuple(output.shape)}.')
+        score = output.softmax(dim=0) if self.softmax else output
+        if output.dim() == 1:
+            return score[self.category]
         mask = output.detach().argmax(dim=0) == self.category
         if not mask.any():
             mask = torch.ones_like(mask)
-        return (output[self.category] * mask).sum()
+        return (score[self.category] * mask).sum()
 
 
 def grad_cam(model: nn.Module, inputs: Tensor, tap: str, classes: Tensor,
-             method: str = 'gradcam', owner: str = 'model') -> Tensor:
+             method: str = 'gradcam', owner: str = 'model', softmax: bool = False) -> Tensor:
     """Grad-CAM (or HiResCAM) maps ``[N, H, W]`` at ``tap`` for ``classes`` ``[N]``.
 
     Args:
@@ -94,6 +98,7 @@ def grad_cam(model: nn.Module, inputs: Tensor, tap: str, classes: Tensor,
         tap: feature tap of the target layer.
         classes: target class per image.
         method: ``'gradcam'`` or ``'hirescam'``.
+        softmax: differentiate the class's softmax probability instead of its logit.
     """
     import pytorch_grad_cam
 
@@ -105,7 +110,7 @@ def grad_cam(model: nn.Module, inputs: Tensor, tap: str, classes: Tensor,
     cam = getattr(pytorch_grad_cam, GRAD_CAM_METHODS[method])(model, [layer])
     try:
         with torch.enable_grad():
-            maps = cam(inputs, [ClassMaskTarget(int(c)) for c in classes])
+            maps = cam(inputs, [ClassMaskTarget(int(c), softmax) for c in classes])
     finally:
         cam.activations_and_grads.release()
         model.zero_grad(set_to_none=True)
@@ -119,25 +124,60 @@ def _features(model: nn.Module, point: TapPoint, tap: str, inputs: Tensor) -> Te
         return taps[tap]
 
 
+#: Tap of the final feature map (before a classifier's pooling), then the fallback.
+FINAL_TAPS = ('pre_pool', 'last_stage')
+
+
+def final_feature_tap(model: nn.Module, owner: str = 'model') -> str:
+    """The tap of ``model``'s final feature map: ``pre_pool`` (GAP-linear classifiers)
+    or ``last_stage`` (e.g. segmentors)."""
+    table = getattr(model, 'tap_points', None) or {}
+    for name in FINAL_TAPS:
+        if name in table:
+            return name
+    raise KeyError(f'The {owner} declares none of the taps {", ".join(FINAL_TAPS)}, so its '
+                   f'final features are unknown (taps: {", ".join(sorted(table))}).')
+
+
+def _pooled_final(model: nn.Module, inputs: Tensor, owner: str, tap: str = '',
+                  point: Optional[TapPoint] = None) -> Tuple[Tensor, Optional[Tensor]]:
+    """``(pooled final features [N, C], activation at tap [N, C', h, w] or None)``."""
+    final = final_feature_tap(model, owner)
+    points = {'_final': feature_point(model, final, owner)}
+    if point is not None:
+        points[tap] = point
+    with Taps(model, points) as taps:
+        model(inputs)
+        return taps['_final'].mean(dim=(2, 3)), taps[tap] if point is not None else None
+
+
 def unicam(model: nn.Module, given: nn.Module, inputs: Tensor, tap: str,
-           label_embeddings: Tensor, owners: Sequence[str] = ('student', 'base')) -> Tensor:
+           label_embeddings: Tensor, owners: Sequence[str] = ('student', 'base'),
+           features: str = 'layer') -> Tensor:
     """UniCAM maps ``[N, H, W]``: where ``model``'s features at ``tap`` carry label
-    information that ``given``'s features at ``tap`` do not.
+    information that ``given``'s features do not.
 
     ``unicam(student, base, ...)`` shows the distilled features, ``unicam(base, student,
-    ...)`` the residual ones. With ``A`` the model's activation ``[N, C, h, w]``, ``x`` its
-    flattened copy ``[N, C h w]``, ``z`` the other model's and ``g`` the label
-    embeddings ``[N, D]`` of the batch, the score is the batch-level partial distance
-    correlation ``s = R*^2(x, g; z)`` (the dCor of the unique features ``x | z``, Eq. 3,
-    with the labels); ``beta_k = mean_ij ds/dA_kij`` (Eq. 5) and the map is
+    ...)`` the residual ones. With ``A`` the model's activation ``[N, C, h, w]`` at
+    ``tap``, ``x`` the scored features of the model, ``z`` the other model's and ``g`` the
+    label embeddings ``[N, D]`` of the batch, the score is the batch-level partial
+    distance correlation ``s = R*^2(x, g; z)`` (the dCor of the unique features ``x | z``,
+    Eq. 3, with the labels); ``beta_k = mean_ij ds/dA_kij`` (Eq. 5) and the map is
     ``ReLU(sum_k beta_k A_k)`` (Eq. 6), upsampled and min-max normalised per image.
 
-    Notes: the paper differentiates "the output score"; following Sec. 3.1's "features
-    of a specific layer" the score here uses the tapped layer itself (Zhen et al.'s
-    PDC-CAM, which the official code adapts, scores the network's final features).
-    ``R*^2(x, g; z)`` and ``dCor^2(x | z, g)`` differ only by a positive factor that does
-    not depend on ``x``, so both give the same map. The batch needs ``N > 3`` images.
+    Args:
+        features: what ``x`` and ``z`` are. ``'layer'``: the activations at ``tap``,
+            flattened (``x = A``; the paper, Sec. 3.1: "features of a specific layer").
+            ``'pooled'``: the globally average-pooled final feature maps ``[N, C]`` (tap
+            ``pre_pool``, else ``last_stage``), as the official code's ``PDC_Model`` with
+            its default depth and Zhen et al.'s PDC-CAM, which it adapts.
+
+    Notes: ``R*^2(x, g; z)`` and ``dCor^2(x | z, g)`` (the official code's score) differ
+    only by a positive factor that does not depend on ``x``, so both give the same map.
+    The batch needs ``N > 3`` images.
     """
+    if features not in ('layer', 'pooled'):
+        raise ValueError(f"Unknown UniCAM features '{features}'; use 'layer' or 'pooled'.")
     owner, given_owner = owners
     point, given_point = feature_point(model, tap, owner), feature_point(given, tap, given_owner)
     modes = model.training, given.training
@@ -145,11 +185,18 @@ def unicam(model: nn.Module, given: nn.Module, inputs: Tensor, tap: str,
     given.eval()
     try:
         with torch.no_grad():
-            z = _features(given, given_point, tap, inputs).flatten(1)
+            if features == 'layer':
+                z = _features(given, given_point, tap, inputs).flatten(1)
+            else:
+                z = _pooled_final(given, inputs, given_owner)[0]
         with torch.enable_grad():
-            act = _features(model, point, tap, inputs.detach().requires_grad_(True))
-            score = partial_distance_correlation_sqr(
-                act.flatten(1), label_embeddings.to(act), z.to(act))
+            seen = inputs.detach().requires_grad_(True)
+            if features == 'layer':
+                act = _features(model, point, tap, seen)
+                x = act.flatten(1)
+            else:
+                x, act = _pooled_final(model, seen, owner, tap, point)
+            score = partial_distance_correlation_sqr(x, label_embeddings.to(x), z.to(x))
             grad, = torch.autograd.grad(score, act)
     finally:
         model.train(modes[0])

@@ -2,9 +2,11 @@
 
 For one batch of ``n > 3`` images and one layer (tap):
 
-* every model (``base``, ``student``, optionally ``teacher``) gets its Grad-CAM map at
-  the layer for the ground-truth class; its image is perturbed by that map (ROAD, keep
-  the salient pixels, :mod:`kdbench.explain.perturb`) and its features at the layer
+* every model (``base``, ``student``, optionally ``teacher``) gets its saliency map for
+  the ground-truth class (``--scoring paper``: Grad-CAM at the layer; ``code``: HiResCAM
+  of the softmax score at its last stage, the same map for every layer; see
+  :mod:`kdbench.explain.scoring`); its image is perturbed by that map (ROAD, keep the
+  salient pixels, :mod:`kdbench.explain.perturb`) and its features at the layer
   ``x_m = f_m(I')`` flattened to ``[n, d]`` (Eq. 7, App. C);
 * ``FSS = dCor^2(x_student, x_base)`` (Eq. 8); ``RS_m = dCor^2(x_m, g)`` with ``g`` the
   label embeddings of the batch's ground truth (Eq. 9);
@@ -12,7 +14,8 @@ For one batch of ``n > 3`` images and one layer (tap):
   and the base model's by UniCAM(base | student); their RS are ``rs_distilled`` and
   ``rs_residual`` (Table 1's "Residual / Distilled" columns).
 
-Scores over several batches are their means (Eq. 8-9: ``1/k sum_i``). Without the
+Scores over several batches are summed and divided by the number of batches (Eq. 8-9:
+``1/k sum_i``; :func:`kdbench.explain.scoring.score_batches`). Without the
 perturbation (``keep=None``) the raw images are used and the unique-feature rows are
 not defined. A segmentor's per-image class is the most frequent non-background class of its label
 map (kdbench's extension: the paper covers classification only).
@@ -29,6 +32,7 @@ from kdbench.distill.taps import Taps
 from .functional import distance_correlation_sqr
 from .maps import feature_point, grad_cam, unicam
 from .perturb import road_keep_salient
+from .scoring import LAST_TAP, SCORINGS, Scoring
 
 #: Score keys in table order: (column header, meaning).
 SCORE_COLUMNS = {
@@ -74,7 +78,8 @@ def image_classes(labels: Tensor, num_classes: int, skip: Sequence[int] = ()) ->
 
 def explain_batch(models: Mapping[str, nn.Module], inputs: Tensor, classes: Tensor,
                   embeddings: Tensor, tap: str, method: str = 'gradcam',
-                  keep: Optional[float] = 0.5, seed: int = 0
+                  keep: Optional[float] = 0.5, seed: int = 0,
+                  scoring: Scoring = SCORINGS['paper']
                   ) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
     """Scores and maps of one batch at one layer.
 
@@ -85,9 +90,11 @@ def explain_batch(models: Mapping[str, nn.Module], inputs: Tensor, classes: Tens
         classes: ground-truth class per image ``[n]`` (target of the maps).
         embeddings: label embeddings of those classes ``[n, D]``.
         tap: the layer.
-        method: Grad-CAM variant of the layer-specific maps (``'gradcam'``, ``'hirescam'``).
+        method: Grad-CAM variant of the saliency maps (``'gradcam'``, ``'hirescam'``).
         keep: share of pixels kept by the perturbation, ``None`` for none.
         seed: seed of the perturbation's noise.
+        scoring: which features UniCAM scores, at which layer the saliency maps are
+            taken and with which target (:data:`kdbench.explain.scoring.SCORINGS`).
 
     Returns:
         ``({'fss', 'rs_<model>', ['rs_distilled', 'rs_residual']}: float)`` and maps
@@ -95,10 +102,15 @@ def explain_batch(models: Mapping[str, nn.Module], inputs: Tensor, classes: Tens
         ``'residual'`` (UniCAM).
     """
     student, base = models['student'], models['base']
-    maps = {name: grad_cam(model, inputs, tap, classes, method, name)
+    map_tap = tap if scoring.saliency_layer == 'own' else LAST_TAP
+    softmax = scoring.cam_target == 'softmax'
+    maps = {name: grad_cam(model, inputs, map_tap, classes, method, name, softmax)
             for name, model in models.items()}
-    maps['distilled'] = unicam(student, base, inputs, tap, embeddings, ('student', 'base'))
-    maps['residual'] = unicam(base, student, inputs, tap, embeddings, ('base', 'student'))
+    features = scoring.unicam_features
+    maps['distilled'] = unicam(student, base, inputs, tap, embeddings, ('student', 'base'),
+                               features)
+    maps['residual'] = unicam(base, student, inputs, tap, embeddings, ('base', 'student'),
+                              features)
 
     def features(name: str, model: nn.Module, saliency: Tensor) -> Tensor:
         seen = inputs if keep is None else road_keep_salient(inputs, saliency, keep, seed=seed)

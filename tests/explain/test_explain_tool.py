@@ -146,3 +146,17 @@ def test_tool_runs_on_segmentation_checkpoints(tmp_path):
         assert set(row) == {'fss', 'rs_base', 'rs_student', 'rs_teacher', 'rs_residual',
                             'rs_distilled'}
         assert all(-0.5 < v <= 1.0 + 1e-6 for v in row.values())
+
+
+def test_tool_scoring_code_switches_the_official_codes_choices(files, tmp_path):
+    out = tmp_path / 'code'
+    args = [files['kd_cfg'], files['student'], '--base', BASE_CFG, files['base']] + FAST + [
+        '--images', '10']
+    report = _tool().main(args + ['--out', str(out), '--scoring', 'code'])
+    assert report['scoring'] == 'code' and report['cam'] == 'hirescam'
+    assert (report['batches'], report['batch_sizes'], report['divisor']) == (2, [4], 3)
+    assert 'scoring: code (UniCAM on the pooled final features' in (out / 'scores.md').read_text()
+    paper = _tool().main(args + ['--out', str(tmp_path / 'paper')])
+    assert paper['scoring'] == 'paper' and paper['cam'] == 'gradcam'
+    assert (paper['batches'], paper['batch_sizes'], paper['divisor']) == (2, [5], 2)
+    assert paper['scores']['stage1']['fss'] != report['scores']['stage1']['fss']

@@ -236,3 +236,20 @@ def test_tat_demo_two_iterations_then_teacher_free_evaluation(tmp_path):
     metrics = evaluate(_iter_cfg(config, tmp_path / 'eval', str(tmp_path / 'absent.pth')),
                        checkpoint)
     assert set(metrics) == {'mIoU', 'mAcc', 'aAcc'}
+
+
+def test_demo_feature_weights_keep_the_voc_weight_per_position():
+    """AT's loss grows as 1/(H*W) of its map and CAT-KD's as 1/r^2 of its pooled maps: the
+    demo scales the VOC weights by the ratio of positions (4x4 AT map on a 64x64 scene at
+    stride 16 vs 32x32 on VOC's 512 crops; CAT-KD pooled to 4x4 vs 8x8)."""
+    voc = os.path.join(ROOT, 'configs', 'seg')
+    at_voc = Config.fromfile(os.path.join(voc, 'at_deeplabv3p_r101_r18_voc.py')).model
+    cat_voc = Config.fromfile(os.path.join(voc, 'cat_kd_deeplabv3p_r101_r18_voc.py')).model
+    at = Config.fromfile(os.path.join(DEMO_SEG, 'at_deeplabv3p_r34_r18_digitseg.py')).model
+    cat = Config.fromfile(os.path.join(DEMO_SEG, 'cat_kd_deeplabv3p_r34_r18_digitseg.py')).model
+    positions = lambda side: (side // 16) ** 2  # noqa: E731  (stride-16 map of a side)
+    assert at.methods.at.loss_weight == \
+        at_voc.methods.at.loss_weight * positions(64) / positions(512)
+    ratio = cat.methods.cat_kd.resolution ** 2 / cat_voc.methods.cat_kd.resolution ** 2
+    assert cat.methods.cat_kd.beta == cat_voc.methods.cat_kd.beta * ratio
+    assert Suite(SUITE, 'unused').runs[1].seeds == [0, 1]      # spread over two seeds
