@@ -1,11 +1,33 @@
 """Base class of the registered distillation methods."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from torch import Tensor, nn
 
 from .taps import TapPoint
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where training stands, as a method sees it during one training iteration.
+
+    Set on every method by :class:`~kdbench.hooks.MethodProgressHook` before each training
+    iteration, from the runner's state (so a resumed run continues with the right values).
+
+    Args:
+        epoch: the epoch being trained, counted from 1 (the first epoch is 1, as DKD's
+            warm-up ``min(epoch / warmup, 1)`` expects). In iteration-based runs, the pass
+            over the training data: ``iter // iters_per_epoch + 1``.
+        iter: iterations completed before this one, counted from 0 (the runner's ``iter``).
+        max_epochs: epochs of the run (iteration-based runs: passes over the data, rounded up).
+        max_iters: iterations of the run.
+    """
+    epoch: int
+    iter: int
+    max_epochs: int
+    max_iters: int
 
 
 class DistillMethod(nn.Module):
@@ -30,6 +52,7 @@ class DistillMethod(nn.Module):
         self.taps = tuple(taps)
         self.loss_weight = float(loss_weight)
         self.name = type(self).__name__.lower()
+        self.progress: Optional[TrainingProgress] = None
 
     def bind(self, student_points: Mapping[str, TapPoint],
              teacher_points: Mapping[str, TapPoint]) -> None:
