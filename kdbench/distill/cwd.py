@@ -1,0 +1,48 @@
+"""CWD: Shu et al., "Channel-wise Knowledge Distillation for Dense Prediction", ICCV 2021.
+
+Each channel's map is turned into a distribution over its ``H*W`` positions,
+``phi(y_c) = softmax(y_c / tau)``, and the student's matches the teacher's:
+
+    CWD = loss_weight * tau^2 / (N * C) * sum_{n, c} KL(phi(y_t,nc) || phi(y_s,nc))
+
+Symbols -> arguments: ``y_s``/``y_t`` = ``student_map``/``teacher_map`` ``[N, C, H, W]``
+(tap ``taps[0]``, the logit maps by default), ``tau`` = ``temperature``. Defaults: the
+official Cityscapes command (``docs/reference.md``, CWD): logits, tau 4, weight 3; the
+authors' later configs use tau 1 with weight 5 (Cityscapes) or 10 (ADE20K).
+
+Differences from the paper/official code: none in the loss. On features whose channel
+counts differ (``taps=('last_stage',)``), a 1x1 convolution maps the student's channels to
+the teacher's (the paper's alignment layer; kdbench's setting on classification, where CWD
+has no official recipe). A teacher map of another ``H, W`` is resized bilinearly to the
+student's.
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .dense import match_spatial_size
+
+
+def cwd_loss(student_map: Tensor, teacher_map: Tensor, temperature: float = 4.0) -> Tensor:
+    """Channel-wise KL of spatial distributions: ``sum KL / (N * C) * tau^2``.
+
+    Args:
+        student_map: ``[N, C, H, W]``.
+        teacher_map: ``[N, C, h, w]`` (resized bilinearly to ``H, W`` if it differs).
+        temperature: ``tau``.
+
+    Returns:
+        Scalar loss; gradients reach the student map only.
+    """
+    if student_map.dim() != 4 or teacher_map.dim() != 4 or \
+            student_map.shape[:2] != teacher_map.shape[:2]:
+        raise ValueError('cwd_loss expects two [N, C, H, W] maps with the same N and C, got '
+                         f'{tuple(student_map.shape)} and {tuple(teacher_map.shape)}; align '
+                         'the channels with a connector first.')
+    teacher_map = match_spatial_size(teacher_map.detach(), student_map)
+    n, c = student_map.shape[:2]
+    log_s = F.log_softmax(student_map.float().flatten(2) / temperature, dim=2)
+    log_t = F.log_softmax(teacher_map.float().flatten(2) / temperature, dim=2)
+    kl = F.kl_div(log_s, log_t, log_target=True, reduction='sum')
+    return kl / (n * c) * temperature ** 2
