@@ -73,5 +73,16 @@ class DistillMethod(nn.Module):
         """
         raise NotImplementedError
 
+    def check_same_classes(self, student_points: Mapping[str, TapPoint],
+                           teacher_points: Mapping[str, TapPoint]) -> None:
+        """Raise unless every (logits) tap has as many channels, i.e. classes, in the
+        student as in the teacher."""
+        for tap in self.taps:
+            student, teacher = student_points[tap].channels, teacher_points[tap].channels
+            if student != teacher:
+                raise ValueError(f"{type(self).__name__}: the student's '{tap}' has {student} "
+                                 f"classes but the teacher's has {teacher}; set the same "
+                                 'num_classes in both model configs.')
+
     def extra_repr(self) -> str:
         return f'taps={self.taps}, loss_weight={self.loss_weight}'

@@ -18,9 +18,14 @@ student's.
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
-from torch import Tensor
+from typing import Any, Dict, Optional, Sequence
 
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kdbench.registry import DISTILL_METHODS
+
+from .base import DistillMethod
 from .dense import match_spatial_size
 
 
@@ -46,3 +51,40 @@ def cwd_loss(student_map: Tensor, teacher_map: Tensor, temperature: float = 4.0)
     log_t = F.log_softmax(teacher_map.float().flatten(2) / temperature, dim=2)
     kl = F.kl_div(log_s, log_t, log_target=True, reduction='sum')
     return kl / (n * c) * temperature ** 2
+
+
+@DISTILL_METHODS.register_module()
+class CWD(DistillMethod):
+    """Channel-wise distillation (:func:`cwd_loss`) on one dense tap.
+
+    Args:
+        temperature: ``tau`` (4 in the official Cityscapes command; 1 in later configs).
+        loss_weight: the loss weight (3 with tau 4; 5 or 10 with tau 1).
+        taps: the dense tap read from both models (the logit maps by default); with
+            different channel counts a 1x1 conv maps the student's to the teacher's.
+    """
+
+    def __init__(self, temperature: float = 4.0, loss_weight: float = 3.0,
+                 taps: Sequence[str] = ('logits',)):
+        super().__init__(taps, loss_weight)
+        if len(self.taps) != 1:
+            raise ValueError(f'CWD reads exactly one tap, got taps={self.taps}.')
+        if temperature <= 0:
+            raise ValueError(f'CWD temperature must be positive, got {temperature}.')
+        self.temperature = float(temperature)
+        self.connector: nn.Module = nn.Identity()
+
+    def bind(self, student_points, teacher_points) -> None:
+        tap = self.taps[0]
+        student, teacher = student_points[tap], teacher_points[tap]
+        if student.stride is None or teacher.stride is None:
+            raise ValueError(f"CWD needs a spatial tap; '{tap}' is not one (no stride in the "
+                             "tap table). Use a feature or dense logits tap.")
+        if student.channels != teacher.channels:
+            self.connector = nn.Conv2d(student.channels, teacher.channels, 1)
+
+    def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
+                data_samples: Optional[Any] = None) -> Dict[str, Tensor]:
+        tap = self.taps[0]
+        loss = cwd_loss(self.connector(student[tap]), teacher[tap], self.temperature)
+        return {f'loss_{self.name}': self.loss_weight * loss}

@@ -21,9 +21,14 @@ auxiliary head (weight 0.4); kdbench's DeepLabV3+ has none. Pixels labelled
 """
 from __future__ import annotations
 
+from typing import Any, Dict, Optional, Sequence
+
 import torch.nn.functional as F
 from torch import Tensor
 
+from kdbench.registry import DISTILL_METHODS
+
+from .base import DistillMethod
 from .dense import match_spatial_size, pixels_as_samples
 
 
@@ -58,3 +63,34 @@ def dist_loss(student_logits: Tensor, teacher_logits: Tensor, beta: float = 1.0,
     inter = 1 - pearson_correlation(y_s, y_t).mean()
     intra = 1 - pearson_correlation(y_s.t(), y_t.t()).mean()
     return temperature ** 2 * (beta * inter + gamma * intra)
+
+
+@DISTILL_METHODS.register_module()
+class DIST(DistillMethod):
+    """Relation distillation (:func:`dist_loss`) on the ``logits`` tap.
+
+    Args:
+        beta: inter-class relation weight.
+        gamma: intra-class relation weight.
+        temperature: ``tau`` (4 on CIFAR-100, 1 on ImageNet and segmentation).
+        loss_weight: DIST's outer weight (2 on classification, 1 on segmentation).
+        taps: the logits tap name.
+    """
+
+    def __init__(self, beta: float = 1.0, gamma: float = 1.0, temperature: float = 1.0,
+                 loss_weight: float = 2.0, taps: Sequence[str] = ('logits',)):
+        super().__init__(taps, loss_weight)
+        if len(self.taps) != 1:
+            raise ValueError(f'DIST reads exactly one logits tap, got taps={self.taps}.')
+        if temperature <= 0:
+            raise ValueError(f'DIST temperature must be positive, got {temperature}.')
+        self.beta, self.gamma, self.temperature = float(beta), float(gamma), float(temperature)
+
+    def bind(self, student_points, teacher_points) -> None:
+        self.check_same_classes(student_points, teacher_points)
+
+    def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
+                data_samples: Optional[Any] = None) -> Dict[str, Tensor]:
+        tap = self.taps[0]
+        loss = dist_loss(student[tap], teacher[tap], self.beta, self.gamma, self.temperature)
+        return {f'loss_{self.name}': self.loss_weight * loss}

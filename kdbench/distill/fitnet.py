@@ -21,8 +21,14 @@ Segmentation (kdbench's setting): ``taps=('last_stage',)``, equal strides -> 1x1
 """
 from __future__ import annotations
 
+from typing import Any, Dict, Optional, Sequence
+
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from kdbench.registry import DISTILL_METHODS
+
+from .base import DistillMethod
 
 
 def hint_loss(student_feature: Tensor, teacher_feature: Tensor) -> Tensor:
@@ -40,3 +46,60 @@ def hint_loss(student_feature: Tensor, teacher_feature: Tensor) -> Tensor:
                          f'{tuple(student_feature.shape)} and the teacher hint '
                          f'{tuple(teacher_feature.shape)} differ in shape.')
     return F.mse_loss(student_feature.float(), teacher_feature.detach().float())
+
+
+class ConvReg(nn.Sequential):
+    """FitNet's regressor: conv (sized by the maps' relative size) + BatchNorm + ReLU.
+
+    ``[N, C_s, H_s, W_s]`` -> ``[N, C_t, H_t, W_t]`` where ``H_s / H_t`` is 1, 2 or 1/2
+    (``student_stride`` vs ``teacher_stride``).
+    """
+
+    def __init__(self, student_channels: int, teacher_channels: int, student_stride: int,
+                 teacher_stride: int):
+        if student_stride == teacher_stride:
+            conv = nn.Conv2d(student_channels, teacher_channels, 1)
+        elif 2 * student_stride == teacher_stride:       # student map twice as large
+            conv = nn.Conv2d(student_channels, teacher_channels, 3, stride=2, padding=1)
+        elif student_stride == 2 * teacher_stride:       # student map half as large
+            conv = nn.ConvTranspose2d(student_channels, teacher_channels, 4, stride=2,
+                                      padding=1)
+        else:
+            raise ValueError(f'FitNet: the student map (stride {student_stride}) and the '
+                             f'teacher hint (stride {teacher_stride}) must have the same size '
+                             'or differ by a factor of 2; choose other taps.')
+        super().__init__(conv, nn.BatchNorm2d(teacher_channels), nn.ReLU())
+
+
+@DISTILL_METHODS.register_module()
+class FitNet(DistillMethod):
+    """Hint learning (:func:`hint_loss`) through a :class:`ConvReg` regressor.
+
+    Args:
+        loss_weight: the hint loss weight (100 in MDistiller's CIFAR-100 recipe).
+        taps: one spatial tap read from both models: ``hint`` (default; the classification
+            networks' guided/hint layer) or e.g. ``last_stage`` (segmentation).
+    """
+
+    def __init__(self, loss_weight: float = 100.0, taps: Sequence[str] = ('hint',)):
+        super().__init__(taps, loss_weight)
+        if len(self.taps) != 1:
+            raise ValueError(f'FitNet reads exactly one tap, got taps={self.taps}.')
+        self.regressor: Optional[ConvReg] = None
+
+    def bind(self, student_points, teacher_points) -> None:
+        tap = self.taps[0]
+        student, teacher = student_points[tap], teacher_points[tap]
+        if student.stride is None or teacher.stride is None:
+            raise ValueError(f"FitNet needs a spatial tap; '{tap}' is not one (no stride in "
+                             'the tap table).')
+        self.regressor = ConvReg(student.channels, teacher.channels, student.stride,
+                                 teacher.stride)
+
+    def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
+                data_samples: Optional[Any] = None) -> Dict[str, Tensor]:
+        tap = self.taps[0]
+        if self.regressor is None:
+            raise RuntimeError('FitNet was not bound to its taps (the Distiller does it).')
+        loss = hint_loss(self.regressor(student[tap]), teacher[tap])
+        return {f'loss_{self.name}': self.loss_weight * loss}

@@ -71,11 +71,7 @@ class KD(DistillMethod):
         self.ignore_index = ignore_index
 
     def bind(self, student_points, teacher_points) -> None:
-        tap = self.taps[0]
-        if student_points[tap].channels != teacher_points[tap].channels:
-            raise ValueError(f"KD: the student's '{tap}' has {student_points[tap].channels} "
-                             f"classes but the teacher's has {teacher_points[tap].channels}; "
-                             'set the same num_classes in both model configs.')
+        self.check_same_classes(student_points, teacher_points)
 
     def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
                 data_samples: Optional[Any] = None) -> Dict[str, Tensor]:
