@@ -26,6 +26,7 @@ factor is 1.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict, Optional, Sequence
 
 import torch
@@ -130,6 +131,9 @@ class DKD(DistillMethod):
     def warmup_factor(self) -> float:
         """``min(epoch / warmup, 1)`` from :attr:`progress` (1 without progress)."""
         if self.progress is None:
+            if self.training:
+                warnings.warn('DKD has no training progress (MethodProgressHook is not among '
+                              "the runner's custom_hooks): training without its warm-up.")
             return 1.0
         return min(self.progress.epoch / self.warmup, 1.0)
 

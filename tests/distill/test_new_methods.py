@@ -34,7 +34,8 @@ def test_dkd_without_progress_applies_the_full_weight():
     s, t = _logits()
     label = torch.tensor([4, 1, 2, 3])
     dkd = _build('DKD', alpha=0.5, beta=2.0, temperature=1.0, warmup=5, loss_weight=3.0)
-    out = dkd({'logits': s}, {'logits': t}, dict(label=label))['loss_dkd']
+    with pytest.warns(UserWarning, match='without its warm-up'):
+        out = dkd({'logits': s}, {'logits': t}, dict(label=label))['loss_dkd']
     assert out.item() == pytest.approx(3.0 * dkd_loss(s, t, label, 0.5, 2.0, 1.0).item())
 
 
@@ -43,6 +44,7 @@ def test_dkd_dense_reads_labels_and_ignores_pixels():
     label = torch.randint(0, 3, (2, 8, 8))
     label[:, :4] = 255
     dkd = _build('DKD', temperature=1.0, ignore_index=255)
+    dkd.progress = TrainingProgress(30, 0, 240, 2400)          # past the warm-up
     out = dkd({'logits': s}, {'logits': t}, dict(label=label))['loss_dkd']
     assert out.item() == pytest.approx(
         dkd_loss(s, t, label, 1.0, 8.0, 1.0, ignore_index=255).item())
