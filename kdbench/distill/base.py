@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
@@ -83,6 +83,17 @@ class DistillMethod(nn.Module):
                 raise ValueError(f"{type(self).__name__}: the student's '{tap}' has {student} "
                                  f"classes but the teacher's has {teacher}; set the same "
                                  'num_classes in both model configs.')
+
+    def spatial_points(self, student_points: Mapping[str, TapPoint],
+                       teacher_points: Mapping[str, TapPoint]) -> Tuple[TapPoint, TapPoint]:
+        """The student's and teacher's point of the method's single tap; raise unless it is
+        spatial (declares a stride)."""
+        tap = self.taps[0]
+        student, teacher = student_points[tap], teacher_points[tap]
+        if student.stride is None or teacher.stride is None:
+            raise ValueError(f"{type(self).__name__} needs a spatial tap; '{tap}' is not one "
+                             '(no stride in the tap table). Use a feature or dense logits tap.')
+        return student, teacher
 
     def extra_repr(self) -> str:
         return f'taps={self.taps}, loss_weight={self.loss_weight}'

@@ -75,11 +75,7 @@ class CWD(DistillMethod):
         self.connector: nn.Module = nn.Identity()
 
     def bind(self, student_points, teacher_points) -> None:
-        tap = self.taps[0]
-        student, teacher = student_points[tap], teacher_points[tap]
-        if student.stride is None or teacher.stride is None:
-            raise ValueError(f"CWD needs a spatial tap; '{tap}' is not one (no stride in the "
-                             "tap table). Use a feature or dense logits tap.")
+        student, teacher = self.spatial_points(student_points, teacher_points)
         if student.channels != teacher.channels:
             self.connector = nn.Conv2d(student.channels, teacher.channels, 1)
 

@@ -7,6 +7,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def check_logit_pair(loss: str, student_logits: Tensor, teacher_logits: Tensor) -> None:
+    """Raise unless both logits have the same layout, batch size and classes."""
+    if student_logits.dim() != teacher_logits.dim() or \
+            student_logits.shape[:2] != teacher_logits.shape[:2]:
+        raise ValueError(f'{loss}: student logits {tuple(student_logits.shape)} and teacher '
+                         f'logits {tuple(teacher_logits.shape)} differ in batch size or number '
+                         'of classes; teacher and student must predict the same classes.')
+
+
 def match_spatial_size(teacher: Tensor, student: Tensor) -> Tensor:
     """``teacher`` ``[N, C, h, w]`` resized bilinearly to the student's ``H, W`` (a no-op
     when they agree or the inputs are not 4-D)."""

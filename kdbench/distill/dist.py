@@ -29,7 +29,7 @@ from torch import Tensor
 from kdbench.registry import DISTILL_METHODS
 
 from .base import DistillMethod
-from .dense import match_spatial_size, pixels_as_samples
+from .dense import check_logit_pair, match_spatial_size, pixels_as_samples
 
 
 def pearson_correlation(a: Tensor, b: Tensor, eps: float = 1e-8) -> Tensor:
@@ -52,11 +52,7 @@ def dist_loss(student_logits: Tensor, teacher_logits: Tensor, beta: float = 1.0,
     Returns:
         Scalar loss; gradients reach the student logits only.
     """
-    if student_logits.dim() != teacher_logits.dim() or \
-            student_logits.shape[:2] != teacher_logits.shape[:2]:
-        raise ValueError(f'dist_loss: student logits {tuple(student_logits.shape)} and '
-                         f'teacher logits {tuple(teacher_logits.shape)} differ in batch size '
-                         'or number of classes; both must predict the same classes.')
+    check_logit_pair('dist_loss', student_logits, teacher_logits)
     teacher_logits = match_spatial_size(teacher_logits.detach(), student_logits)
     y_s = F.softmax(pixels_as_samples(student_logits.float()) / temperature, dim=1)
     y_t = F.softmax(pixels_as_samples(teacher_logits.float()) / temperature, dim=1)

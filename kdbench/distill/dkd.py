@@ -36,7 +36,7 @@ from torch import Tensor
 from kdbench.registry import DISTILL_METHODS
 
 from .base import DistillMethod
-from .dense import labels_at, match_spatial_size, pixels_as_samples, valid_mean
+from .dense import check_logit_pair, labels_at, match_spatial_size, pixels_as_samples, valid_mean
 
 #: The official code's mask value for the ground-truth logit in NCKD (after dividing by T).
 GT_MASK = 1000.0
@@ -58,11 +58,7 @@ def dkd_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
     Returns:
         Scalar loss; gradients reach the student logits only.
     """
-    if student_logits.dim() != teacher_logits.dim() or \
-            student_logits.shape[:2] != teacher_logits.shape[:2]:
-        raise ValueError(f'dkd_loss: student logits {tuple(student_logits.shape)} and teacher '
-                         f'logits {tuple(teacher_logits.shape)} differ in batch size or '
-                         'number of classes; both must predict the same classes.')
+    check_logit_pair('dkd_loss', student_logits, teacher_logits)
     teacher_logits = match_spatial_size(teacher_logits.detach(), student_logits)
     dense = student_logits.dim() == 4
     labels = labels_at(target, student_logits.shape[2:]) if dense else target

@@ -88,11 +88,7 @@ class FitNet(DistillMethod):
         self.regressor: Optional[ConvReg] = None
 
     def bind(self, student_points, teacher_points) -> None:
-        tap = self.taps[0]
-        student, teacher = student_points[tap], teacher_points[tap]
-        if student.stride is None or teacher.stride is None:
-            raise ValueError(f"FitNet needs a spatial tap; '{tap}' is not one (no stride in "
-                             'the tap table).')
+        student, teacher = self.spatial_points(student_points, teacher_points)
         self.regressor = ConvReg(student.channels, teacher.channels, student.stride,
                                  teacher.stride)
 

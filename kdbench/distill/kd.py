@@ -17,7 +17,7 @@ from torch import Tensor
 from kdbench.registry import DISTILL_METHODS
 
 from .base import DistillMethod
-from .dense import match_spatial_size, valid_mean
+from .dense import check_logit_pair, match_spatial_size, valid_mean
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 4.0,
@@ -35,12 +35,7 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float =
     Returns:
         Scalar loss (mean over the valid samples or pixels).
     """
-    if student_logits.dim() != teacher_logits.dim() or student_logits.shape[:2] != \
-            teacher_logits.shape[:2]:
-        raise ValueError('kd_loss: student logits '
-                         f'{tuple(student_logits.shape)} and teacher logits '
-                         f'{tuple(teacher_logits.shape)} differ in batch size or number of '
-                         'classes; teacher and student must predict the same classes.')
+    check_logit_pair('kd_loss', student_logits, teacher_logits)
     teacher_logits = match_spatial_size(teacher_logits, student_logits)
     log_s = F.log_softmax(student_logits.float() / temperature, dim=1)
     log_t = F.log_softmax(teacher_logits.float() / temperature, dim=1)
