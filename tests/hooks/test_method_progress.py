@@ -27,7 +27,8 @@ class ToyWarmup(DistillMethod):
         SEEN.append(self.progress)
         factor = min(self.progress.epoch / self.warmup, 1.0)
         loss = (student['logits'] - teacher['logits']).pow(2).mean()
-        return {'loss_toy': factor * loss, 'toy_factor': torch.tensor(factor)}
+        return {f'loss_{self.name}': factor * loss,
+                f'{self.name}_factor': torch.tensor(factor)}
 
 
 def _cfg(work_dir, teacher_ckpt, by_epoch=True, max_epochs=2):
@@ -88,6 +89,7 @@ def test_iteration_based_progress_counts_passes_over_the_data(tmp_path, teacher_
 @pytest.mark.parametrize('epoch, factor', [(1, 0.5), (2, 1.0), (7, 1.0)])
 def test_toy_warmup_reads_the_progress(epoch, factor):
     method = ToyWarmup(warmup=2)
+    method.name = 'toy'
     method.progress = TrainingProgress(epoch, 0, 10, 100)
     logits = torch.zeros(2, 3)
     assert method({'logits': logits + 1}, {'logits': logits})['toy_factor'] == factor
