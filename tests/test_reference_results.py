@@ -21,7 +21,8 @@ COLUMNS = ['dataset', 'teacher', 'student', 'method', 'metric', 'value', 'source
 DATASETS = {'cifar100': 'cls', 'imagenet': 'cls', 'voc': 'seg', 'cocostuff10k': 'seg'}
 METRICS = {'cls': {'top1', 'top5'}, 'seg': {'mIoU'}}
 # Distillation methods -> the prefix of their config names.
-METHOD_PREFIX = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat', 'TaT+KD': 'tat_kd'}
+METHOD_PREFIX = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat', 'TaT+KD': 'tat_kd',
+                 'DKD': 'dkd', 'DIST': 'dist', 'FitNet': 'fitnet', 'CWD': 'cwd'}
 METHODS = {'teacher', 'baseline', *METHOD_PREFIX}
 # Config-name network -> the network the config builds (classification `net.type`,
 # segmentation `encoder`); names not listed build themselves.
@@ -101,8 +102,12 @@ def test_reference_section_6_is_covered():
     assert len(cifar) == 12
     assert sum({'teacher', 'baseline', 'KD', 'AT', 'CAT-KD'} <= pairs[p] for p in cifar) == 11
     assert sum('TaT' in pairs[p] for p in cifar) == 7
-    assert pairs['imagenet', 'resnet34', 'resnet18'] == {'CAT-KD', 'TaT', 'TaT+KD'}
-    assert pairs['imagenet', 'resnet50', 'mobilenetv1'] == {'CAT-KD'}
+    assert pairs['imagenet', 'resnet34', 'resnet18'] == {'CAT-KD', 'TaT', 'TaT+KD', 'DKD', 'DIST'}
+    assert pairs['imagenet', 'resnet50', 'mobilenetv1'] == {'CAT-KD', 'DKD'}
+    # DKD on the 11 CAT-KD pairs (its Tables 5/6); FitNet there and in TaT's Table 1.
+    assert sum('DKD' in pairs[p] for p in cifar) == 11
+    assert all('FitNet' in pairs[p] for p in cifar)
+    assert sum('DIST' in pairs[p] for p in cifar) == 6
     for student in ('deeplabv3p_r18', 'deeplabv3p_mbv2'):
         assert pairs['voc', 'deeplabv3p_r101', student] == {'teacher', 'baseline', 'KD', 'AT',
                                                             'TaT'}
@@ -137,5 +142,5 @@ def test_every_row_maps_to_its_config(key):
     assert _network(model.student) in _names(student), path
     assert _network(model.teacher) in _names(teacher), path
     types = sorted(m.type for m in model.methods.values() if m is not None)
-    assert types == sorted({'KD': ['KD'], 'AT': ['AT'], 'CAT-KD': ['CATKD'], 'TaT': ['TaT'],
-                            'TaT+KD': ['KD', 'TaT']}[method]), (path, types)
+    expected = {'CAT-KD': ['CATKD'], 'TaT+KD': ['KD', 'TaT']}.get(method, [method])
+    assert types == sorted(expected), (path, types)

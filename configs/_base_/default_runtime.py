@@ -18,7 +18,9 @@ default_hooks = dict(
 # TeacherMetricHook: distillation runs log the teacher's validation metrics beside the
 # student's (val/teacher/*), evaluating the teacher once per checkpoint and validation
 # setup (cached in work_dirs/teacher_metrics.json, or $KDBENCH_CACHE_DIR; kdbench/hooks).
-custom_hooks = [dict(type='NonFiniteLossGuard'), dict(type='TeacherMetricHook')]
+# MethodProgressHook: methods see the epoch/iteration (DKD's warm-up; kdbench/hooks).
+custom_hooks = [dict(type='NonFiniteLossGuard'), dict(type='TeacherMetricHook'),
+                dict(type='MethodProgressHook')]
 env_cfg = dict(cudnn_benchmark=False,
                mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))

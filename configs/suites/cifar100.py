@@ -1,5 +1,6 @@
 # The CIFAR-100 table (REFERENCE §6): the 11 teacher-student pairs of RepDistiller/CAT-KD
-# plus the TaT paper's resnet110 -> resnet20; baseline, KD, AT, CAT-KD and TaT, 5 seeds
+# plus the TaT paper's resnet110 -> resnet20; baseline, KD, AT, CAT-KD, TaT, DKD, DIST and
+# FitNet, 5 seeds
 # (the papers average 5 runs). 240 epochs each: run it on a GPU cluster
 # (`tools/benchmark.py configs/suites/cifar100.py --commands --gpus 1`).
 dataset = 'cifar100'
@@ -11,5 +12,6 @@ pairs = [('wrn_40_2', 'wrn_16_2'), ('wrn_40_2', 'wrn_40_1'), ('resnet56', 'resne
          ('vgg13', 'vgg8'), ('vgg13', 'mobilenetv2'), ('resnet50', 'mobilenetv2'),
          ('resnet32x4', 'shufflenetv1'), ('resnet32x4', 'shufflenetv2'),
          ('wrn_40_2', 'shufflenetv1')]
-methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat'}
+methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat', 'DKD': 'dkd', 'DIST': 'dist',
+           'FitNet': 'fitnet'}
 reference = 'reference_results.csv'

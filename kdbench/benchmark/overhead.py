@@ -42,7 +42,7 @@ from kdbench.registry import MODELS
 from kdbench.utils.amp import enable_amp
 
 PHASES = ('teacher', 'student', 'distill')
-METHODS = ('kd', 'at', 'cat_kd', 'tat')
+METHODS = ('kd', 'at', 'cat_kd', 'tat', 'dkd', 'dist', 'cwd', 'fitnet')
 #: The repository holding ``configs/`` (task configs are looked up here when the working
 #: directory has none).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -76,10 +76,12 @@ class Task:
 TASKS: Dict[str, Task] = {
     'cifar': Task('configs/cls/{method}_resnet32x4_resnet8x4_cifar100.py', cpu=Shape(64, 32),
                   gpu=Shape(64, 32), smoke=Shape(4, 32), dense=False,
-                  targets=dict(kd=1.05, at=1.05, cat_kd=1.05, tat=None)),
+                  targets=dict(kd=1.05, at=1.05, cat_kd=1.05, tat=None, dkd=1.05, dist=1.05,
+                               cwd=1.05, fitnet=1.05)),
     'voc': Task('configs/seg/{method}_deeplabv3p_r101_r18_voc.py', cpu=Shape(2, 256),
                 gpu=Shape(8, 512), smoke=Shape(2, 128), dense=True,
-                targets=dict(kd=1.05, at=1.05, cat_kd=1.05, tat=1.15)),
+                targets=dict(kd=1.05, at=1.05, cat_kd=1.05, tat=1.15, dkd=1.05, dist=1.05,
+                             cwd=1.05, fitnet=1.05)),
 }
 
 #: Named sets of Distiller speed switches (``--variants``), keys of ``model.speed``

@@ -1,11 +1,33 @@
 """Base class of the registered distillation methods."""
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
 from .taps import TapPoint
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where training stands, as a method sees it during one training iteration.
+
+    Set on every method by :class:`~kdbench.hooks.MethodProgressHook` before each training
+    iteration, from the runner's state (so a resumed run continues with the right values).
+
+    Args:
+        epoch: the epoch being trained, counted from 1 (the first epoch is 1, as DKD's
+            warm-up ``min(epoch / warmup, 1)`` expects). In iteration-based runs, the pass
+            over the training data: ``iter // iters_per_epoch + 1``.
+        iter: iterations completed before this one, counted from 0 (the runner's ``iter``).
+        max_epochs: epochs of the run (iteration-based runs: passes over the data, rounded up).
+        max_iters: iterations of the run.
+    """
+    epoch: int
+    iter: int
+    max_epochs: int
+    max_iters: int
 
 
 class DistillMethod(nn.Module):
@@ -30,6 +52,7 @@ class DistillMethod(nn.Module):
         self.taps = tuple(taps)
         self.loss_weight = float(loss_weight)
         self.name = type(self).__name__.lower()
+        self.progress: Optional[TrainingProgress] = None
 
     def bind(self, student_points: Mapping[str, TapPoint],
              teacher_points: Mapping[str, TapPoint]) -> None:
@@ -54,6 +77,28 @@ class DistillMethod(nn.Module):
             data_samples: the batch's annotations, for methods that need labels.
         """
         raise NotImplementedError
+
+    def check_same_classes(self, student_points: Mapping[str, TapPoint],
+                           teacher_points: Mapping[str, TapPoint]) -> None:
+        """Raise unless every (logits) tap has as many channels, i.e. classes, in the
+        student as in the teacher."""
+        for tap in self.taps:
+            student, teacher = student_points[tap].channels, teacher_points[tap].channels
+            if student != teacher:
+                raise ValueError(f"{type(self).__name__}: the student's '{tap}' has {student} "
+                                 f"classes but the teacher's has {teacher}; set the same "
+                                 'num_classes in both model configs.')
+
+    def spatial_points(self, student_points: Mapping[str, TapPoint],
+                       teacher_points: Mapping[str, TapPoint]) -> Tuple[TapPoint, TapPoint]:
+        """The student's and teacher's point of the method's single tap; raise unless it is
+        spatial (declares a stride)."""
+        tap = self.taps[0]
+        student, teacher = student_points[tap], teacher_points[tap]
+        if student.stride is None or teacher.stride is None:
+            raise ValueError(f"{type(self).__name__} needs a spatial tap; '{tap}' is not one "
+                             '(no stride in the tap table). Use a feature or dense logits tap.')
+        return student, teacher
 
     def extra_repr(self) -> str:
         return f'taps={self.taps}, loss_weight={self.loss_weight}'

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from kdbench.registry import DISTILL_METHODS
 
 from .base import DistillMethod
+from .dense import check_logit_pair, match_spatial_size, valid_mean
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 4.0,
@@ -35,29 +35,12 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float =
     Returns:
         Scalar loss (mean over the valid samples or pixels).
     """
-    if student_logits.dim() != teacher_logits.dim() or student_logits.shape[:2] != \
-            teacher_logits.shape[:2]:
-        raise ValueError('kd_loss: student logits '
-                         f'{tuple(student_logits.shape)} and teacher logits '
-                         f'{tuple(teacher_logits.shape)} differ in batch size or number of '
-                         'classes; teacher and student must predict the same classes.')
-    if student_logits.dim() == 4 and student_logits.shape[2:] != teacher_logits.shape[2:]:
-        teacher_logits = F.interpolate(teacher_logits, size=student_logits.shape[2:],
-                                       mode='bilinear', align_corners=False)
+    check_logit_pair('kd_loss', student_logits, teacher_logits)
+    teacher_logits = match_spatial_size(teacher_logits, student_logits)
     log_s = F.log_softmax(student_logits.float() / temperature, dim=1)
     log_t = F.log_softmax(teacher_logits.float() / temperature, dim=1)
     per_item = F.kl_div(log_s, log_t, log_target=True, reduction='none').sum(1)
-    if ignore_index is None:
-        return per_item.mean() * temperature ** 2
-    if target is None:
-        raise ValueError('kd_loss: ignore_index needs the target labels to know which '
-                         'positions to ignore.')
-    if target.shape[1:] != per_item.shape[1:]:
-        target = F.interpolate(target[:, None].float(), size=per_item.shape[1:],
-                               mode='nearest')[:, 0].long()
-    valid = target != ignore_index
-    total = torch.where(valid, per_item, 0.0).sum()
-    return total / valid.sum().clamp(min=1) * temperature ** 2
+    return valid_mean(per_item, target, ignore_index) * temperature ** 2
 
 
 @DISTILL_METHODS.register_module()
@@ -83,11 +66,7 @@ class KD(DistillMethod):
         self.ignore_index = ignore_index
 
     def bind(self, student_points, teacher_points) -> None:
-        tap = self.taps[0]
-        if student_points[tap].channels != teacher_points[tap].channels:
-            raise ValueError(f"KD: the student's '{tap}' has {student_points[tap].channels} "
-                             f"classes but the teacher's has {teacher_points[tap].channels}; "
-                             'set the same num_classes in both model configs.')
+        self.check_same_classes(student_points, teacher_points)
 
     def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
                 data_samples: Optional[Any] = None) -> Dict[str, Tensor]:

@@ -1,11 +1,12 @@
 """mmengine runner hooks ("hooks" in kdbench always means runner hooks, never taps)."""
 from .environment import EnvironmentRecordHook
+from .method_progress import MethodProgressHook, training_progress
 from .nonfinite import NonFiniteLossError, NonFiniteLossGuard, NonFiniteSkipOptimWrapper
 from .progress import ProgressHook
 from .random_state import RandomStateHook
 from .resume_check import ResumeCheckHook
 from .teacher_metric import TeacherMetricHook
 
-__all__ = ['EnvironmentRecordHook', 'NonFiniteLossError', 'NonFiniteLossGuard',
-           'NonFiniteSkipOptimWrapper', 'ProgressHook', 'RandomStateHook', 'ResumeCheckHook',
-           'TeacherMetricHook']
+__all__ = ['EnvironmentRecordHook', 'MethodProgressHook', 'NonFiniteLossError',
+           'NonFiniteLossGuard', 'NonFiniteSkipOptimWrapper', 'ProgressHook', 'RandomStateHook',
+           'ResumeCheckHook', 'TeacherMetricHook', 'training_progress']

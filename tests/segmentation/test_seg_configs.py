@@ -91,9 +91,10 @@ def _loader(cfg: Config, name: str, data_roots: dict) -> dict:
 
 
 def test_every_segmentation_config_is_found():
-    assert len(CONFIGS) >= 26
+    assert len(CONFIGS) >= 38
     for dataset in ('voc', 'cocostuff10k'):
-        for method in ('', 'kd_', 'at_', 'cat_kd_', 'tat_', 'tat_official_'):
+        for method in ('', 'kd_', 'at_', 'cat_kd_', 'tat_', 'tat_official_', 'cwd_', 'dkd_',
+                       'dist_'):
             for student in ('r18', 'mbv2'):
                 pair = f'r101_{student}' if method else student
                 assert f'{method}deeplabv3p_{pair}_{dataset}.py' in IDS
@@ -194,6 +195,9 @@ def _iter_cfg(config: str, work_dir, data_roots) -> Config:
     ('at_deeplabv3p_r101_mbv2_voc.py', {'loss_seg', 'loss_at'}),
     ('cat_kd_deeplabv3p_r101_r18_cocostuff10k.py', {'loss_seg', 'loss_cat_kd'}),
     ('tat_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_tat'}),
+    ('cwd_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_cwd'}),
+    ('dkd_deeplabv3p_r101_mbv2_cocostuff10k.py', {'loss_seg', 'loss_dkd'}),
+    ('dist_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_dist'}),
 ])
 def test_two_iterations_then_teacher_free_evaluation(tmp_path, data_roots, config, losses):
     cfg = _iter_cfg(config, tmp_path, data_roots)

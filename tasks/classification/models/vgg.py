@@ -74,7 +74,8 @@ class VGG(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
                 nn.init.zeros_(m.bias)
-        self.tap_points = gap_linear_taps(stages, stages[-1], num_classes)
+        # No stem: block0 plays that role, so the hint (feature index 2) is block2.
+        self.tap_points = gap_linear_taps(stages, stages[-1], num_classes, hint=stages[2])
 
     def forward(self, x: Tensor) -> Tensor:
         for i in range(5):

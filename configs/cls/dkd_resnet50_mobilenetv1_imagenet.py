@@ -1,0 +1,5 @@
+# DKD resnet50 -> mobilenetv1, ImageNet (docs/reference.md, DKD; official MDistiller recipe):
+# CE 1.0, alpha 1.0, beta 2, T 1, warm-up over 1 epoch. Schedule: kdbench's ImageNet base.
+_base_ = ['./_base_/resnet50_mobilenetv1_imagenet.py']
+model = dict(methods=dict(dkd=dict(type='DKD', alpha=1.0, beta=2.0, temperature=1.0,
+                                   warmup=1)))
