@@ -16,6 +16,7 @@ from mmengine.dist import get_rank
 
 from kdbench.apis import (add_sample_outputs, enable_tta, evaluate, load_config,
                           preflight_or_exit)
+from kdbench.utils.distributed import finish_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,6 +53,7 @@ def main() -> None:
     metrics = evaluate(cfg, args.checkpoint)
     if get_rank() == 0:
         print(json.dumps(metrics, indent=2))
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ import argparse
 from mmengine.config import DictAction
 
 from kdbench.apis import enable_amp, enable_vis_backends, load_config, preflight_or_exit, train
+from kdbench.utils.distributed import finish_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,6 +57,7 @@ def main() -> None:
             cfg.randomness['seed'] = args.seed
     preflight_or_exit(cfg, 'train', cfg.load_from if cfg.get('resume') else None)
     train(cfg)
+    finish_distributed()
 
 
 if __name__ == '__main__':

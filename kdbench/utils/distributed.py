@@ -44,6 +44,17 @@ def prepare_distributed(cfg: Config) -> None:
         cfg.sync_bn = None
 
 
+def finish_distributed() -> None:
+    """Tear the process group down once a tool's work is done (all ranks).
+
+    Left to interpreter exit, gloo's worker threads can be destroyed while joinable and
+    abort a rank after it finished ('terminate called without an active exception').
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 @MODEL_WRAPPERS.register_module()
 class KDDistributedDataParallel(MMDistributedDataParallel):
     """mmengine's DDP wrapper, usable on CPU processes, that keeps the teacher out of DDP.
