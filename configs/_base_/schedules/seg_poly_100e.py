@@ -1,4 +1,4 @@
-# DeepLabV3+ schedule (REFERENCE §5): 100 epochs at batch 16, SGD momentum 0.9 nesterov,
+# DeepLabV3+ schedule (docs/reference.md §5): 100 epochs at batch 16, SGD momentum 0.9 nesterov,
 # wd 5e-4; the encoder learns at 0.1x the head's lr (head lr = 10x backbone lr); poly
 # decay (power 0.9) updated every iteration. lr 0.01 (DeepLabV3+ reference code default;
 # the TaT configs set their scripts' lr). SyncBN when distributed.
