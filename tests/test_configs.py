@@ -323,7 +323,7 @@ def test_cifar_at_recipe():
 def test_cifar_schedule(path):
     cfg = _config(path)
     student = cfg.model.get('student', cfg.model).net.type
-    # lr 0.01 for ShuffleNet/MobileNet students (REFERENCE §3), else 0.05.
+    # lr 0.01 for ShuffleNet/MobileNet students (docs/reference.md §3), else 0.05.
     lr = 0.01 if student.startswith(('shufflenet', 'mobilenet')) else 0.05
     assert cfg.param_scheduler == [dict(type='MultiStepLR', by_epoch=True,
                                         milestones=[150, 180, 210], gamma=0.1)]
@@ -348,7 +348,7 @@ def test_imagenet_schedule(path):
     optimizer = cfg.optim_wrapper.optimizer
     methods = (cfg.model.get('methods') or {}) if cfg.model.type == 'Distiller' else {}
     if any(m and m.type == 'TaT' for m in methods.values()):
-        # TaT's official ImageNet recipe (REFERENCE §4): AdamW lr 1.6e-3, wd 5e-4.
+        # TaT's official ImageNet recipe (docs/reference.md §4): AdamW lr 1.6e-3, wd 5e-4.
         assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('AdamW', 1.6e-3, 5e-4)
     else:
         assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('SGD', 0.2, 1e-4)
@@ -374,7 +374,7 @@ def test_swap_kd_for_at_with_one_merge(tmp_path, options):
     assert set(losses) == {'loss_cls', 'loss_at'}
 
 
-# REFERENCE §3 per-pair table: (teacher, student) -> (beta, resolution, normalize, lr).
+# docs/reference.md §3 per-pair table: (teacher, student) -> (beta, resolution, normalize, lr).
 CAT_KD_PAIRS = {
     ('resnet56', 'resnet20'): (0.7, 2, False, 0.05),
     ('resnet110', 'resnet32'): (1.8, 2, False, 0.05),
@@ -411,7 +411,7 @@ def test_cat_kd_configs_follow_the_per_pair_table():
 
 # ------------------------------------------------------------------ the benchmark matrix
 
-# REFERENCE §6 pairs (11 CIFAR-100 pairs of RepDistiller/CAT-KD, the TaT-paper resnet110 ->
+# docs/reference.md §6 pairs (11 CIFAR-100 pairs of RepDistiller/CAT-KD, the TaT-paper resnet110 ->
 # resnet20, the two ImageNet pairs) as config-name tokens (teacher, student, dataset).
 BENCHMARK_PAIRS = [
     ('wrn_40_2', 'wrn_16_2', 'cifar100'), ('wrn_40_2', 'wrn_40_1', 'cifar100'),
@@ -463,7 +463,7 @@ def test_benchmark_matrix_is_complete(pair):
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(CONFIG_DIR, 'cls', 'kd_*.py'))),
                          ids=os.path.basename)
 def test_every_kd_config_has_the_recipe(path):
-    """REFERENCE §1: CIFAR T=4, CE 0.1, KD 0.9; ImageNet T=1, CE 0.5, KD 0.5."""
+    """docs/reference.md §1: CIFAR T=4, CE 0.1, KD 0.9; ImageNet T=1, CE 0.5, KD 0.5."""
     model = _config(path).model
     temperature, ce, kd = (4.0, 0.1, 0.9) if path.endswith('_cifar100.py') else (1.0, 0.5, 0.5)
     assert set(model.methods) == {'kd'} and model.methods.kd.type == 'KD'
@@ -474,7 +474,7 @@ def test_every_kd_config_has_the_recipe(path):
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(CONFIG_DIR, 'cls', 'at_*.py'))),
                          ids=os.path.basename)
 def test_every_at_config_has_the_recipe(path):
-    """REFERENCE §2: p=2, beta=1000, CE 1, the last backbone stage (the design card's tap)."""
+    """docs/reference.md §2: p=2, beta=1000, CE 1, the last backbone stage (kdbench's default)."""
     model = _config(path).model
     assert set(model.methods) == {'at'} and model.methods.at.type == 'AT'
     assert (model.methods.at.p, model.methods.at.loss_weight) == (2, 1000)

@@ -1,11 +1,11 @@
-"""configs/suites/reference_results.csv: the papers' published numbers (REFERENCE §6).
+"""configs/suites/reference_results.csv: the papers' published numbers (docs/reference.md §6).
 
 Columns: ``dataset`` (cifar100, imagenet, voc, cocostuff10k), ``teacher`` and ``student`` (the
 network names of the config file names: resnet32x4, wrn_40_2, mobilenetv2, resnet34,
 deeplabv3p_r101, ...; a teacher or baseline row names its pair), ``method`` (teacher,
 baseline, KD, AT, CAT-KD, TaT, TaT+KD), ``metric`` (top1, top5, mIoU), ``value`` (percent),
 ``source`` (the paper), ``table`` (the paper's table, empty where not checked),
-``protocol`` (best/last epoch, runs averaged, as REFERENCE §6 states; empty where it
+``protocol`` (best/last epoch, runs averaged, as docs/reference.md §6 states; empty where it
 states nothing). Every row names the config that reproduces it (:func:`config_path`).
 """
 import csv

@@ -1,7 +1,7 @@
-# AT resnet110 -> resnet20, CIFAR-100 (REFERENCE §2: p=2, beta=1000, CE 1.0).
-# Last backbone stage by default (design card); the paper's every-stage setting
+# AT resnet110 -> resnet20, CIFAR-100 (docs/reference.md §2: p=2, beta=1000, CE 1.0).
+# Last backbone stage by default (docs/reference.md §2); the paper's every-stage setting
 # (the stage taps both networks declare; maps of different sizes are pooled):
 #   --cfg-options "model.methods.at.taps=[stage1,stage2,stage3]"
-# REFERENCE §6 has no AT number for this pair (it is a TaT-paper pair).
+# docs/reference.md §6 has no AT number for this pair (it is a TaT-paper pair).
 _base_ = ['./_base_/resnet110_resnet20_cifar100.py']
 model = dict(methods=dict(at=dict(type='AT', p=2, loss_weight=1000.0)))

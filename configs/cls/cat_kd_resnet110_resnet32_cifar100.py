@@ -1,4 +1,4 @@
-# CAT-KD resnet110 -> resnet32, CIFAR-100 (REFERENCE §3 per-pair table: beta 1.8, r 2,
+# CAT-KD resnet110 -> resnet32, CIFAR-100 (docs/reference.md §3 per-pair table: beta 1.8, r 2,
 # normalize False, lr 0.05). Paper (CAT-KD, CVPR 2023, Table 2/3): 73.62 top-1.
 # Bias-free student classifier and CE weight 1, as in the official code.
 _base_ = ['./_base_/resnet110_resnet32_cifar100.py']

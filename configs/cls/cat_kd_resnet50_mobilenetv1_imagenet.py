@@ -1,4 +1,4 @@
-# CAT-KD ResNet-50 -> MobileNetV1 on ImageNet (REFERENCE §3: beta 10, r 2, normalized).
+# CAT-KD ResNet-50 -> MobileNetV1 on ImageNet (docs/reference.md §3: beta 10, r 2, normalized).
 # Paper (CAT-KD Table 8): 72.24 top-1 / 91.13 top-5.
 _base_ = ['./_base_/resnet50_mobilenetv1_imagenet.py']
 model = dict(student=dict(classifier_bias=False),

@@ -1,4 +1,4 @@
-# CAT only (no CE): REFERENCE §3 CAT-only defaults beta 50, r 2, normalized; bias-free
+# CAT only (no CE): docs/reference.md §3 CAT-only defaults beta 50, r 2, normalized; bias-free
 # student classifier as in the official code.
 _base_ = ['./_base_/resnet32x4_resnet32x4_cifar100.py']
 model = dict(student=dict(classifier_bias=False),

@@ -1,5 +1,5 @@
-# KD resnet32x4 -> resnet8x4, CIFAR-100 recipe (REFERENCE §1: T=4, CE 0.1, KD 0.9).
-# Paper: 73.33 top-1 (RepDistiller / MDistiller, REFERENCE §6).
+# KD resnet32x4 -> resnet8x4, CIFAR-100 recipe (docs/reference.md §1: T=4, CE 0.1, KD 0.9).
+# Paper: 73.33 top-1 (RepDistiller / MDistiller, docs/reference.md §6).
 _base_ = ['./_base_/resnet32x4_resnet8x4_cifar100.py']
 model = dict(student_loss_weight=0.1,
              methods=dict(kd=dict(type='KD', temperature=4.0, loss_weight=0.9)))

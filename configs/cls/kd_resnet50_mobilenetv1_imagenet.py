@@ -1,4 +1,4 @@
-# KD ResNet-50 -> MobileNetV1 on ImageNet (REFERENCE §1: T=1, CE 0.5, KD 0.5).
+# KD ResNet-50 -> MobileNetV1 on ImageNet (docs/reference.md §1: T=1, CE 0.5, KD 0.5).
 _base_ = ['./_base_/resnet50_mobilenetv1_imagenet.py']
 model = dict(student_loss_weight=0.5,
              methods=dict(kd=dict(type='KD', temperature=1.0, loss_weight=0.5)))

@@ -1,4 +1,4 @@
-# Teacher: CIFAR resnet110 on CIFAR-100 (REFERENCE §6: 74.31 top-1).
+# Teacher: CIFAR resnet110 on CIFAR-100 (docs/reference.md §6: 74.31 top-1).
 _base_ = ['../_base_/datasets/cifar100.py', '../_base_/schedules/cifar100_240e.py',
           '../_base_/default_runtime.py']
 model = dict(type='ImageClassifier', net=dict(type='resnet110', num_classes=100),

@@ -1,4 +1,4 @@
-# TaT + logit KD, ResNet-34 -> ResNet-18 on ImageNet (REFERENCE §4; TaT paper Sec. 4.2,
+# TaT + logit KD, ResNet-34 -> ResNet-18 on ImageNet (docs/reference.md §4; TaT paper Sec. 4.2,
 # Eq. 9: alpha 0.5 CE + beta 0.5 KL(T=1) + epsilon 0.1 TaT; Table 2: 72.41 top-1).
 # Everything else (pretrained student, connectors, AdamW schedule) as the TaT config.
 _base_ = ['./tat_resnet34_resnet18_imagenet.py']

@@ -3,7 +3,7 @@
 # x0.1 at 150/180/210). Connectors (Sec. 4.3, Table 6): the paper's teacher-side map (its
 # theta, kdbench's phi) is the identity; the student query/value maps (kdbench theta/gamma)
 # are Conv3x3+BN to the teacher's channels (Eq. 7): the TaT global defaults. Loss weights of
-# Eq. 9 (Table 13 is garbled in our text copy of the paper: verify against the PDF): CE
+# Eq. 9 (docs/reference.md §4): CE
 # alpha 1, TaT epsilon 1 (supplementary Table 13).
 _base_ = ['./_base_/resnet110_resnet32_cifar100.py']
 model = dict(student_loss_weight=1.0,

@@ -3,7 +3,7 @@
 # x0.1 at 150/180/210). Connectors (Sec. 4.3, Table 6): the paper's teacher-side map (its
 # theta, kdbench's phi) is the identity; the student query/value maps (kdbench theta/gamma)
 # are Conv3x3+BN to the teacher's channels (Eq. 7): the TaT global defaults. Loss weights of
-# Eq. 9 (Table 13 is garbled in our text copy of the paper: verify against the PDF): TaT
+# Eq. 9 (docs/reference.md §4): TaT
 # epsilon 20 (supplementary Table 13); CE alpha: its value is missing from our text copy of
 # Table 13, kdbench uses 1 (the default CE weight).
 _base_ = ['./_base_/resnet32x4_resnet8x4_cifar100.py']

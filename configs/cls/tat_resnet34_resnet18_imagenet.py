@@ -1,4 +1,4 @@
-# TaT ResNet-34 -> ResNet-18 on ImageNet without logit KD (REFERENCE §4; TaT paper,
+# TaT ResNet-34 -> ResNet-18 on ImageNet without logit KD (docs/reference.md §4; TaT paper,
 # CVPR 2022, Table 2: 72.07 top-1). As the official code: layer4 (last_stage, 512 ch,
 # 7x7), global attention, phi (teacher keys) identity, theta/gamma Conv3x3+BN,
 # total 0.1 * CE + 0.2 * TaT.

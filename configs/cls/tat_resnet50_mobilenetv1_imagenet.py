@@ -1,5 +1,5 @@
 # TaT ResNet-50 -> MobileNetV1 on ImageNet without logit KD. No published TaT setting for
-# this pair (the TaT paper's only ImageNet pair is ResNet-34 -> ResNet-18; REFERENCE §4),
+# this pair (the TaT paper's only ImageNet pair is ResNet-34 -> ResNet-18; docs/reference.md §4),
 # so kdbench's documented default is that pair's official recipe
 # (tat_resnet34_resnet18_imagenet.py): last_stage, global attention, phi (teacher keys)
 # identity, theta/gamma Conv3x3+BN, total 0.1 * CE + 0.2 * TaT, AdamW lr 1.6e-3, wd 5e-4.

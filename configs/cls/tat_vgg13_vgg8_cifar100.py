@@ -3,7 +3,7 @@
 # 150/180/210). Connectors (Sec. 4.3, Table 6): the paper's teacher-side map (its theta,
 # kdbench's phi) is the identity; the student query/value maps (kdbench theta/gamma) are
 # Conv3x3+BN to the teacher's channels (Eq. 7): the TaT global defaults. Loss weights of Eq.
-# 9 (Table 13 is garbled in our text copy of the paper: verify against the PDF): CE alpha
+# 9 (docs/reference.md §4): CE alpha
 # 0.1, TaT epsilon 8 (supplementary Table 13 and the text of A.2.2).
 _base_ = ['./_base_/vgg13_vgg8_cifar100.py']
 model = dict(student_loss_weight=0.1,

@@ -1,5 +1,5 @@
 # TaT wrn_40_2 -> shufflenetv1, CIFAR-100, without logit KD. No published TaT setting
-# for this pair (TaT paper Table 1 has 7 same-style CIFAR pairs; REFERENCE §4, §6), so
+# for this pair (TaT paper Table 1 has 7 same-style CIFAR pairs; docs/reference.md §4, §6), so
 # kdbench's documented default: global mode on last_stage with the TaT classification
 # connectors (phi identity on the teacher keys, theta/gamma Conv3x3+BN to the teacher's
 # channels: the settings of every shipped TaT CIFAR config) and the Eq. 9 weights of the
@@ -11,7 +11,7 @@
 # 960 -> 128 and the student query/value are resized bilinearly to 8x8.
 # The WRN last_stage tap is block3 before the final BN-ReLU; the post-ReLU map is
 # taps=('pre_pool',).
-# Schedule from the pair base: SGD lr 0.01 for ShuffleNet students (REFERENCE §3).
+# Schedule from the pair base: SGD lr 0.01 for ShuffleNet students (docs/reference.md §3).
 _base_ = ['./_base_/wrn_40_2_shufflenetv1_cifar100.py']
 model = dict(student_loss_weight=0.7,
              methods=dict(tat=dict(type='TaT', mode='global', theta='conv3x3_bn',

@@ -3,7 +3,7 @@
 # x0.1 at 150/180/210). Connectors (Sec. 4.3, Table 6): the paper's teacher-side map (its
 # theta, kdbench's phi) is the identity; the student query/value maps (kdbench theta/gamma)
 # are Conv3x3+BN to the teacher's channels (Eq. 7): the TaT global defaults. Loss weights of
-# Eq. 9 (Table 13 is garbled in our text copy of the paper: verify against the PDF): CE
+# Eq. 9 (docs/reference.md §4): CE
 # alpha 0.7, TaT epsilon 3.6 (supplementary Table 13).
 # 64 student vs 128 teacher channels: theta/gamma map 64 -> 128.
 # The WRN last_stage tap is block3 before the final BN-ReLU; the post-ReLU map is

@@ -1,4 +1,4 @@
-# Student baseline: CIFAR vgg8 on CIFAR-100 (REFERENCE §6: 70.36 top-1).
+# Student baseline: CIFAR vgg8 on CIFAR-100 (docs/reference.md §6: 70.36 top-1).
 _base_ = ['../_base_/datasets/cifar100.py', '../_base_/schedules/cifar100_240e.py',
           '../_base_/default_runtime.py']
 model = dict(type='ImageClassifier', net=dict(type='vgg8', num_classes=100),

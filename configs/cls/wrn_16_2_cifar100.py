@@ -1,4 +1,4 @@
-# Student baseline: CIFAR wrn_16_2 on CIFAR-100 (REFERENCE §6: 73.26 top-1).
+# Student baseline: CIFAR wrn_16_2 on CIFAR-100 (docs/reference.md §6: 73.26 top-1).
 _base_ = ['../_base_/datasets/cifar100.py', '../_base_/schedules/cifar100_240e.py',
           '../_base_/default_runtime.py']
 model = dict(type='ImageClassifier', net=dict(type='wrn_16_2', num_classes=100),

@@ -1,8 +1,8 @@
 # TaT (hierarchical) DeepLabV3+ R101 -> MobileNetV2 on VOC aug, distilling the last
 # encoder stage (stride 16: 32x32 for the 512 training crop, 33x33 for a 513 image), as the
-# paper and the design card say (TaT paper Table 3: 73.85 mIoU; the official
+# paper says and kdbench does by default (TaT paper Table 3: 73.85 mIoU; the official
 # scripts tap the decoder instead: tat_official_deeplabv3p_r101_mbv2_voc.py).
-# Hierarchy for a 32x32 map, derived from the official VOC aug MobileNetV2 script (REFERENCE
+# Hierarchy for a 32x32 map, derived from the official VOC aug MobileNetV2 script (docs/reference.md
 # §4: n=m=32, groups 1024, anchors 64 on its 129x129 decoder map): keep its patch size in
 # map cells (4x4), its patches per group (1) and its anchor kernel (2), on a map 16x
 # smaller: n=m=8 patches (64 in all, remainder rows/columns of a 33x33 map dropped),

@@ -1,5 +1,5 @@
 # TaT, official protocol: DeepLabV3+ R101 -> ResNet-18 on COCOStuff-10k with the official
-# script's settings (REFERENCE §4 table;
+# script's settings (docs/reference.md §4 table;
 # TaT paper Table 5: 28.75 mIoU): the tap is the 256-channel
 # decoder feature before its ReLU (stride 4: 128x128 for the 512 crop; smp needs /16, the
 # script crops 513 -> 129x129), n=m=32 patches, groups 512, anchors 32 per side (kernel 4),

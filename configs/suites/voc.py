@@ -1,4 +1,4 @@
-# The Pascal VOC table (REFERENCE §6, TaT paper): DeepLabV3+ ResNet-101 -> ResNet-18 and
+# The Pascal VOC table (docs/reference.md §6, TaT paper): DeepLabV3+ ResNet-101 -> ResNet-18 and
 # -> MobileNetV2; baseline, KD, AT, CAT-KD, TaT (last stage) and TaT with the official
 # scripts' decoder tap, CWD, DKD and DIST. 100 epochs each on GPUs (`--commands --gpus 4`).
 dataset = 'voc'

@@ -4,7 +4,7 @@
 ``loss = sum_taps mean((at(F_s) - at(F_t))^2)``, weighted by ``beta`` (= ``loss_weight``,
 1000 in the paper/RepDistiller recipe). Symbols: ``F_s`` = ``student_feat``, ``F_t`` =
 ``teacher_feat``, ``p`` = ``p``. Channel counts may differ (the map averages channels).
-Differences from the reference code: the design card distils the last backbone stage by
+Differences from the reference code: kdbench distils the last backbone stage by
 default (``taps=('last_stage',)``); the CIFAR paper setting uses every stage but the stem
 (``taps=('stage1', 'stage2', 'stage3')``). Maps of different H, W are average-pooled to
 the smaller size (RepDistiller pools the larger one; identical when one is larger in both).

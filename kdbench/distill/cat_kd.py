@@ -104,7 +104,7 @@ class CATKD(DistillMethod):
     """Class attention transfer (:func:`cat_loss`) on CAMs built from the taps.
 
     Args:
-        beta: weight of the CAT loss (per pair in REFERENCE §3; CAT-only default 50).
+        beta: weight of the CAT loss (per pair in docs/reference.md §3; CAT-only default 50).
         resolution: side ``r`` of the pooled CAMs.
         normalize: L2-normalise each pooled CAM.
         binarize: binarise the teacher's CAMs before pooling.

@@ -3,7 +3,7 @@
 ``loss = T^2 * mean_i KL(softmax(z_t,i / T) || softmax(z_s,i / T))`` where the KL is summed
 over classes and the mean runs over samples (classification) or over valid pixels (dense).
 Symbols: ``z_s`` = ``student_logits``, ``z_t`` = ``teacher_logits``, ``T`` = ``temperature``.
-Recipes (REFERENCE §1): CIFAR-100 T=4, CE 0.1, KD 0.9; ImageNet T=1, CE 0.5, KD 0.5.
+Recipes (docs/reference.md §1): CIFAR-100 T=4, CE 0.1, KD 0.9; ImageNet T=1, CE 0.5, KD 0.5.
 Differences from the reference code: none for classification; for dense logits whose
 spatial size differs, the teacher logits are resized bilinearly to the student's size.
 """

@@ -38,7 +38,7 @@ Modes:
   teacher map at run time (the official scripts' "anchors 32" on a 129x129 map: kernel
   4, 32x32 anchors). Defaults (official segmentation code): ``theta=phi=gamma=
   'conv1x1_bn'``, ``loss_weight=1``, and the official VOC ResNet-18 script's ``delta=0.1,
-  zeta=0.04, patches=(16, 16), groups=64, anchors=(32, 32)`` (REFERENCE §4 lists the
+  zeta=0.04, patches=(16, 16), groups=64, anchors=(32, 32)`` (docs/reference.md §4 lists the
   other scripts; set them per config).
 
 Student and teacher maps of different ``H, W``: the student embeddings ``q`` and ``v`` are

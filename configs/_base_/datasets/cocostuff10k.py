@@ -1,4 +1,4 @@
-# COCOStuff-10k v1.1 (REFERENCE §5): data/cocostuff-10k/{images, annotations/*.mat,
+# COCOStuff-10k v1.1 (docs/reference.md §5): data/cocostuff-10k/{images, annotations/*.mat,
 # imageLists/{train,test}.txt}; 9000 train / 1000 test; ids remapped to 171 contiguous
 # classes (label_mode='182' keeps the raw ids), 0 = unlabeled -> 255 ignored.
 # Same augmentation and evaluation as the VOC recipe.

@@ -1,4 +1,4 @@
-# Pascal VOC 2012 + SBD aug (REFERENCE §5): data/VOCdevkit/VOC2012/{JPEGImages,
+# Pascal VOC 2012 + SBD aug (docs/reference.md §5): data/VOCdevkit/VOC2012/{JPEGImages,
 # SegmentationClassAug, ImageSets/Segmentation/{train_aug,val}.txt}; 10582 train / 1449 val,
 # 21 classes, 255 ignored. Train: flip 0.5, short side 513 x U[0.5, 2.0], pad (image 0,
 # label 255), random 512 crop (smp needs sides divisible by 16), Gaussian blur p=0.5.

@@ -1,6 +1,6 @@
 # Demo TaT (hierarchical) on the decoder feature (256 channels, stride 4: 16x16 on a 64x64
 # scene), not on the last stage (4x4 here: too small for patches and anchors). The official
-# segmentation scripts tap the decoder too (REFERENCE §4: n=m=16 patches of 8x8 cells,
+# segmentation scripts tap the decoder too (docs/reference.md §4: n=m=16 patches of 8x8 cells,
 # groups 64 = 4 patches per group, anchors 32 = kernel 4 on a 129x129 map); the same rule
 # as the flagship configs/seg/tat_deeplabv3p_r101_r18_voc.py (keep the patch size in
 # cells, the patches per group and the anchor kernel) on a 16x16 map gives n=m=2 patches of
