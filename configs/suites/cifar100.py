@@ -1,4 +1,4 @@
-# The CIFAR-100 table (REFERENCE §6): the 11 teacher-student pairs of RepDistiller/CAT-KD
+# The CIFAR-100 table (docs/reference.md §6): the 11 teacher-student pairs of RepDistiller/CAT-KD
 # plus the TaT paper's resnet110 -> resnet20; baseline, KD, AT, CAT-KD, TaT, DKD, DIST and
 # FitNet, 5 seeds
 # (the papers average 5 runs). 240 epochs each: run it on a GPU cluster
