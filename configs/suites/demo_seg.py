@@ -2,7 +2,7 @@
 # scikit-learn digits (11 classes: background + 10 digits), CPU only. DeepLabV3+ teacher
 # ResNet-34 (4 epochs), student ResNet-18 (2 epochs), all from random weights: baseline, KD,
 # AT, CAT-KD and TaT, two seeds each (the teacher once). AT and CAT-KD weights are the VOC
-# ones scaled to the demo's map sizes (see their configs and docs/demo_new.md).
+# ones scaled to the demo's map sizes (see their configs and docs/demo.md).
 dataset = 'digitseg'
 config_dir = '../demo/seg'
 metric = 'mIoU'
