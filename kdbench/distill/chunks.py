@@ -11,7 +11,7 @@ concatenated chunks.
 """
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -21,9 +21,11 @@ from torch import Tensor, nn
 CHUNK_BYTES = 16 * 2 ** 20
 
 
-def chunk_size(x: Tensor, budget: int = CHUNK_BYTES) -> int:
+def chunk_size(x: Tensor, budget: Optional[int] = None) -> int:
     """Images per chunk for the ``[N, ...]`` tensor ``x``: ``N`` (no chunking) off the CPU,
-    else the most images whose slice of ``x`` fits in ``budget`` bytes (at least 1)."""
+    else the most images whose slice of ``x`` fits in ``budget`` bytes (default
+    :data:`CHUNK_BYTES`; at least 1)."""
+    budget = CHUNK_BYTES if budget is None else budget
     if x.device.type != 'cpu':
         return x.shape[0]
     per_image = x[:1].numel() * x.element_size()
