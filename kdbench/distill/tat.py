@@ -24,9 +24,12 @@ Modes:
   ``loss = loss_weight * L_TaT`` (``epsilon`` of Eq. 9). The task loss weight ``alpha``
   is the Distiller's ``student_loss_weight``, the logit-KD weight ``beta`` a separate
   ``KD`` method. Defaults (official ImageNet code): ``phi='identity'``,
-  ``theta=gamma='conv3x3_bn'``, ``loss_weight=0.2`` (with CE 0.1). Memory: the attention
-  is an ``(H*W)^2`` matrix per image (7x7 -> 49^2; a 129x129 map -> 16641^2 floats,
-  1.1 GB fp32 per image), so keep global mode for small maps.
+  ``theta=gamma='conv3x3_bn'``, ``loss_weight=0.2`` (with CE 0.1). Memory: written out,
+  the attention is an ``(H*W)^2`` matrix per image (7x7 -> 49^2; a 129x129 map -> 16641^2 floats,
+  1.1 GB fp32 per image); kdbench computes it with the memory-efficient kernel
+  (:func:`attention_tokens`), whose memory grows with ``H*W``, so global mode also runs
+  on segmentation maps (``configs/seg/tat_global_*``); its time still grows with
+  ``(H*W)^2``.
 * ``'hierarchical'`` (segmentation, Eq. 10):
   ``loss = loss_weight * (delta * L_TaT^P + zeta * L_TaT^A)`` on the same q, k, v, F_t.
   ``L_TaT^P`` (:func:`tat_patch_group_loss`) cuts each map into ``patches = (n, m)``
@@ -38,8 +41,8 @@ Modes:
   teacher map at run time (the official scripts' "anchors 32" on a 129x129 map: kernel
   4, 32x32 anchors). Defaults (official segmentation code): ``theta=phi=gamma=
   'conv1x1_bn'``, ``loss_weight=1``, and the official VOC ResNet-18 script's ``delta=0.1,
-  zeta=0.04, patches=(16, 16), groups=64, anchors=(32, 32)`` (REFERENCE §4 lists the
-  other scripts; set them per config).
+  zeta=0.04, patches=(16, 16), groups=64, anchors=(32, 32)`` (``docs/reference.md``, TaT,
+  lists the other scripts; set them per config).
 
 Student and teacher maps of different ``H, W``: the student embeddings ``q`` and ``v`` are
 resized bilinearly (``align_corners=False``) to the teacher's ``H, W`` (the target never
@@ -63,6 +66,14 @@ Differences from the paper (kdbench follows the official code) and from the offi
   distils the last backbone stage, which is kdbench's default tap (``'last_stage'``).
 * kdbench additions: resizing the student embeddings when H, W differ, fp32 attention
   under autocast, checks with clear errors on shapes, groups, patches and anchors.
+
+Implementation (same values as the formulas above; ``docs/tat.md``): the global and
+anchor attentions use ``scaled_dot_product_attention`` (``efficient=False``: the explicit
+product); the patch-group attentions (small ``(h*w)^2`` matrices) the explicit product.
+On CPU the hierarchical losses run per chunk of images (``kdbench/distill/chunks.py``)
+with the connectors' BatchNorm statistics still over the whole batch; with per-position
+connectors and maps that the patches tile exactly, the maps are cut into patches before
+the connectors, so the patch groups are views.
 """
 from __future__ import annotations
 
