@@ -106,7 +106,8 @@ class Case:
         hier = not variant.startswith('global')
         self.method = DISTILL_METHODS.build(dict(
             type='TaT', mode='hierarchical' if hier else 'global', theta=CONNECTOR,
-            phi=CONNECTOR, gamma=CONNECTOR, taps=(TAP,), efficient=variant != 'global_explicit',
+            phi=CONNECTOR, gamma=CONNECTOR, taps=(TAP,),
+            efficient={'global_explicit': False, 'global_efficient': True}.get(variant),
             **({key: spec[key] for key in HIER_KEYS} if hier else {})))
         self.method.bind({TAP: TapPoint(module='x', channels=spec['c_s'])},
                          {TAP: TapPoint(module='x', channels=spec['c_t'])})

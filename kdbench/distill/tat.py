@@ -68,10 +68,11 @@ Differences from the paper (kdbench follows the official code) and from the offi
   under autocast, checks with clear errors on shapes, groups, patches and anchors.
 
 Implementation (same values as the formulas above; ``docs/tat.md``): the global and
-anchor attentions use ``scaled_dot_product_attention`` (``efficient=False``: the explicit
-product); the patch-group attentions (small ``(h*w)^2`` matrices) the explicit product.
-On CPU the hierarchical losses run per chunk of images (``kdbench/distill/chunks.py``)
-with the connectors' BatchNorm statistics still over the whole batch; with per-position
+anchor attentions use ``scaled_dot_product_attention`` where it saves memory (large
+maps; ``efficient`` forces either form); the patch-group attentions (small ``(h*w)^2``
+matrices) the explicit product. On CPU the hierarchical losses run per chunk of images
+(``kdbench/distill/chunks.py``) with the connectors' BatchNorm statistics still over the
+whole batch; with per-position
 connectors and maps that the patches tile exactly, the maps are cut into patches before
 the connectors, so the patch groups are views.
 """
@@ -110,16 +111,19 @@ def _pair(value: Pair, what: str) -> Tuple[int, int]:
     return pair
 
 
-def tat_attention(query: Tensor, key: Tensor, value: Tensor, efficient: bool = True) -> Tensor:
+def tat_attention(query: Tensor, key: Tensor, value: Tensor,
+                  efficient: Optional[bool] = None) -> Tensor:
     """Target-aware attention ``softmax(q k^T) v`` over the spatial positions.
 
     Args:
         query: ``[N, C, Hq, Wq]``.
         key: ``[N, C, Hk, Wk]`` (same ``N, C`` as the query).
         value: ``[N, Cv, Hk, Wk]`` (same positions as the key).
-        efficient: compute it with ``scaled_dot_product_attention`` (no ``(HqWq x HkWk)``
-            matrix kept for the backward; see :func:`attention_tokens`) instead of the
-            explicit product. Same values and gradients up to rounding.
+        efficient: ``True``: ``scaled_dot_product_attention`` (no ``(HqWq x HkWk)``
+            matrix kept for the backward); ``False``: the explicit product; ``None``
+            (default): the kernel where the matrix would be larger than the token copies
+            it needs (see :func:`attention_tokens`). Same values and gradients up to
+            rounding.
 
     Returns:
         ``[N, Cv, Hq, Wq]`` in fp32 (fp64 for fp64 inputs): each query position is the
@@ -163,8 +167,8 @@ class _Tokens(torch.autograd.Function):
         return grad.transpose(1, 2).contiguous().view(n, c, h, w)
 
 
-def attention_tokens(query: Tensor, key: Tensor, value: Tensor, efficient: bool = True
-                     ) -> Tensor:
+def attention_tokens(query: Tensor, key: Tensor, value: Tensor,
+                     efficient: Optional[bool] = None) -> Tensor:
     """:func:`tat_attention` (shapes unchecked) in token layout ``[N, HqWq, Cv]``.
 
     Runs in fp32 (fp64 inputs stay fp64) with autocast disabled: the logits ``q k^T`` sum
@@ -181,10 +185,18 @@ def attention_tokens(query: Tensor, key: Tensor, value: Tensor, efficient: bool 
     kernel (flash needs fp16/bf16, which the cast above rules out). Neither keeps the
     ``HqWq x HkWk`` matrix: memory grows with the positions, not their square. Otherwise
     (or ``efficient=False``) the explicit ``softmax(q k^T) v`` with batched matmuls.
+    ``efficient=None`` picks the kernel when the ``HqWq x HkWk`` matrix is larger than the
+    contiguous token copies of query, key and value it needs (``(HqWq + 2 HkWk) * C``
+    floats): e.g. a 128x128 map of 256 channels (2^28 vs 2^22 floats) but not a 33x33
+    map of 2048 channels or a 7x7 classification map, where the copies cost more.
     """
     dtype = torch.promote_types(query.dtype, torch.float32)
     with torch.autocast(device_type=query.device.type, enabled=False):
         query, key, value = (x.to(dtype) for x in (query, key, value))
+        positions_q, positions_k = query[0, 0].numel(), key[0, 0].numel()
+        if efficient is None:
+            efficient = positions_q * positions_k > (positions_q + 2 * positions_k) * \
+                query.shape[1]
         if efficient and value.shape[1] == query.shape[1]:
             return F.scaled_dot_product_attention(
                 _Tokens.apply(query), _Tokens.apply(key), _Tokens.apply(value), scale=1.0)
@@ -196,7 +208,7 @@ def attention_tokens(query: Tensor, key: Tensor, value: Tensor, efficient: bool 
 
 
 def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor,
-             efficient: bool = True) -> Tensor:
+             efficient: Optional[bool] = None) -> Tensor:
     """Mean squared error between :func:`tat_attention` ``(q, k, v)`` and ``target``.
 
     Args:
@@ -299,7 +311,7 @@ def tat_patch_group_loss(query: Tensor, key: Tensor, value: Tensor, target: Tens
 
 
 def tat_anchor_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor,
-                    kernel_size: Pair, efficient: bool = True) -> Tensor:
+                    kernel_size: Pair, efficient: Optional[bool] = None) -> Tensor:
     """Anchor-point TaT loss ``L_TaT^A``: :func:`tat_loss` on the :func:`anchor_points` of
     the four ``[N, C, H, W]`` maps (pooled with ``kernel_size``); fp32 scalar."""
     return tat_loss(*(anchor_points(x, kernel_size) for x in (query, key, value, target)),
@@ -342,8 +354,9 @@ class TaT(DistillMethod):
             ``kernel_size``; ``(32, 32)`` when neither is given).
         taps: one feature tap read from both models.
         efficient: the global and anchor attentions through the memory-efficient kernel
-            (:func:`attention_tokens`); ``False``: the explicit ``softmax(q k^T) v``
-            (same values; kept for comparisons, e.g. ``tools/bench_tat.py``).
+            (``True``), the explicit ``softmax(q k^T) v`` (``False``), or whichever
+            needs less memory (``None``, default; :func:`attention_tokens`). Same
+            values; the choice is for comparisons, e.g. ``tools/bench_tat.py``.
 
     Connectors are built by :meth:`bind` from the taps' channels; their parameters are
     ``theta.*``, ``phi.*``, ``gamma.*`` of this module (``methods.<name>.*`` in the
@@ -356,7 +369,7 @@ class TaT(DistillMethod):
                  zeta: Optional[float] = None, patches: Optional[Pair] = None,
                  groups: Optional[int] = None, kernel_size: Optional[Pair] = None,
                  anchors: Optional[Pair] = None, taps: Sequence[str] = ('last_stage',),
-                 efficient: bool = True):
+                 efficient: Optional[bool] = None):
         if mode not in MODES:
             raise ValueError(f"TaT mode must be one of {MODES}, got '{mode}'.")
         defaults = MODE_DEFAULTS[mode]
@@ -374,7 +387,7 @@ class TaT(DistillMethod):
         if len(self.taps) != 1:
             raise ValueError(f'TaT reads one feature tap from both models, got taps={self.taps}.')
         self.mode = mode
-        self.efficient = bool(efficient)
+        self.efficient = efficient
         self.kinds = {'theta': pick('theta', theta), 'phi': pick('phi', phi),
                       'gamma': pick('gamma', gamma)}
         for role, kind in self.kinds.items():

@@ -55,14 +55,19 @@ def test_efficient_attention_calls_the_fused_kernel_on_unit_stride_tokens(monkey
         calls.append(([t.stride(-1) for t in (q, k, v)], kwargs))
         return original(q, k, v, **kwargs)
     monkeypatch.setattr(F, 'scaled_dot_product_attention', spy)
-    q, k, v = (torch.randn(2, 4, 3, 3) for _ in range(3))
-    tat_loss(q, k, v, torch.randn(2, 4, 3, 3))
+    # 4x4 positions, 2 channels: the 16x16 matrix is larger than the token copies (48x2).
+    q, k, v = (torch.randn(2, 2, 4, 4) for _ in range(3))
+    tat_loss(q, k, v, torch.randn(2, 2, 4, 4))
     # The CPU flash kernel needs unit stride in the channel dim (else: the math kernel).
     assert calls == [([1, 1, 1], dict(scale=1.0))]
     calls.clear()
-    tat_loss(q, k, v, torch.randn(2, 4, 3, 3), efficient=False)
-    tat_patch_group_loss(q, k, v, torch.randn(2, 4, 3, 3), patches=(1, 1), groups=1)
-    assert calls == []                         # explicit on request; patch groups explicit
+    tat_loss(q, k, v, torch.randn(2, 2, 4, 4), efficient=False)
+    tat_patch_group_loss(q, k, v, torch.randn(2, 2, 4, 4), patches=(1, 1), groups=1)
+    wide = [torch.randn(2, 64, 3, 3) for _ in range(4)]     # 9x9 matrix < 27x64 copies
+    tat_loss(*wide)
+    assert calls == []          # explicit on request, for patch groups and for small maps
+    tat_loss(*wide, efficient=True)
+    assert len(calls) == 1
 
 
 def test_half_precision_inputs_run_the_attention_in_fp32():
@@ -108,7 +113,8 @@ def test_connector_batchnorm_gradients_are_right_at_batch_1_and_more(batch):
     # kernel hands back at batch 1; kdbench hands back a contiguous gradient.
     torch.manual_seed(0)
     method = DISTILL_METHODS.build(dict(type='TaT', mode='global', theta='conv1x1_bn',
-                                        phi='conv1x1_bn', gamma='conv1x1_bn', taps=('f',)))
+                                        phi='conv1x1_bn', gamma='conv1x1_bn', taps=('f',),
+                                        efficient=True))
     method.bind({'f': TapPoint('x', 6)}, {'f': TapPoint('x', 8)})
     for p in method.parameters():
         p.data.uniform_(0.5, 1.5)
