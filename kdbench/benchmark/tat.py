@@ -176,20 +176,21 @@ def time_group(comparison: str, map_name: str, spec: dict, batch: int, repeats: 
             case = Case(spec, variant, batch, device)
             result['loss_eval'] = case.eval_loss()
             for index in range(max(warmup, 1)):
-                seconds, _ = timed(case.step, cuda)
+                seconds, cpu_seconds = timed(case.step, cuda)
                 if index == 0:
                     result['warmup_s'] = round(seconds, 4)
                 if seconds > max_step_s:
-                    result.update(status='too slow', times_s=[round(seconds, 4)], reason=(
-                        f'one step took {seconds:.1f} s (> max_step_s {max_step_s:g}); '
-                        'not repeated'))
+                    result.update(status='too slow', times_s=[round(seconds, 4)],
+                                  cpu_s=[round(cpu_seconds, 4)], loss=case.loss, reason=(
+                                      f'one step took {seconds:.1f} s (> max_step_s '
+                                      f'{max_step_s:g}); not repeated'))
                     break
             else:
                 cases[variant] = (case, result)
         except (RuntimeError, MemoryError) as error:     # includes CUDA out-of-memory
             result.update(status='did not run', reason=f'{type(error).__name__}: {error}'[:300])
     names = list(cases)
-    for index in range(repeats):
+    for index in range(repeats if names else 0):
         for variant in names[index % len(names):] + names[:index % len(names)]:
             case, result = cases[variant]
             seconds, cpu_seconds = timed(case.step, cuda)
@@ -285,8 +286,7 @@ def _bytes(value: Optional[float]) -> str:
 
 
 def _step_time(r: dict) -> Optional[float]:
-    return r['time_median_s'] if r['time_median_s'] is not None else (
-        r['warmup_s'] if r['status'] == 'too slow' else None)
+    return r['warmup_s'] if r['status'] == 'too slow' else r['time_median_s']
 
 
 def markdown_table(results: List[dict]) -> str:
@@ -300,11 +300,11 @@ def markdown_table(results: List[dict]) -> str:
     for r in results:
         key = (r['comparison'], r['map'], r['batch'])
         ref = refs.setdefault(key, r)
-        if r['time_median_s'] is not None:
+        if r['status'] == 'too slow':
+            time_text = f"{r['warmup_s']:.1f} s (one step: too slow to repeat)"
+        elif r['time_median_s'] is not None:
             time_text = (f"{r['time_median_s']:.3f} s [{r['time_min_s']:.3f}, "
                          f"{r['time_max_s']:.3f}]")
-        elif r['status'] == 'too slow':
-            time_text = f"{r['warmup_s']:.1f} s (one step: too slow to repeat)"
         else:
             time_text = f"did not run: {r['reason']}"
         speed = memory = '-'

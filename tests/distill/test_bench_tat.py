@@ -64,6 +64,14 @@ def test_a_case_too_big_for_memory_is_reported_not_run(monkeypatch):
     assert [r['status'] for r in results[1:]] == ['ok', 'ok']
 
 
+def test_a_case_slower_than_max_step_s_is_timed_once():
+    results = bench.time_group('loop', '8x8', bench.SMOKE_MAPS['8x8'], 2, 3, 1, 0.0, 'cpu')
+    for r in results:
+        assert r['status'] == 'too slow' and 'not repeated' in r['reason']
+        assert len(r['times_s']) == len(r['cpu_s']) == 1 and r['loss'] > 0
+    assert '(one step: too slow to repeat)' in bench.markdown_table(results)
+
+
 def test_loop_loss_is_the_mean_of_per_image_losses():
     case = bench.Case(bench.SMOKE_MAPS['8x8'], 'loop', 3, 'cpu')
     case.method.eval()
