@@ -51,6 +51,8 @@ class _BatchNormChunks(torch.autograd.Function):
         mean = sum(count * part_mean for count, (part_mean, _) in zip(counts, stats)) / total
         var = sum(count * (part_var + (part_mean - mean) ** 2)
                   for count, (part_mean, part_var) in zip(counts, stats)) / total
+        # Statistics in the parameters' dtype (float32 for bfloat16 maps under autocast).
+        mean, var = mean.to(weight.dtype), var.to(weight.dtype)
         outputs = tuple(torch.batch_norm(chunk, weight, bias, mean, var, False, 0.0, eps, False)
                         for chunk in chunks)
         ctx.save_for_backward(weight, mean, var, *chunks)
@@ -75,7 +77,7 @@ class _BatchNormChunks(torch.autograd.Function):
         shape = (1, -1, 1, 1)
         scale, slope, offset = scale.view(shape), slope.view(shape), offset.view(shape)
         grad_chunks = tuple(torch.addcmul(torch.addcmul(offset, chunk, slope), grad, scale)
-                            for grad, chunk in zip(grads, chunks))
+                            .to(chunk.dtype) for grad, chunk in zip(grads, chunks))
         return (grad_weight if ctx.needs_input_grad[0] else None,
                 grad_bias if ctx.needs_input_grad[1] else None, None) + grad_chunks
 

@@ -211,3 +211,21 @@ def test_chunked_hierarchical_loss_equals_the_whole_batch_form(monkeypatch, size
         torch.testing.assert_close(got, ref, rtol=1e-9, atol=1e-14)
     for got, ref in zip(method.buffers(), reference.buffers()):
         torch.testing.assert_close(got, ref)
+
+
+def test_chunked_hierarchical_loss_runs_under_bfloat16_autocast(monkeypatch):
+    torch.manual_seed(0)
+    method = _hier(patches=(4, 4), groups=4, anchors=(4, 4)).float()
+    feat_s, feat_t = torch.randn(3, 6, 16, 16), torch.randn(3, 6, 16, 16)
+    losses = []
+    for budget in (2 ** 30, 1):                        # one chunk; one image per chunk
+        monkeypatch.setattr(chunks_module, 'CHUNK_BYTES', budget)
+        twin = copy.deepcopy(method)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            loss = twin({'f': feat_s}, {'f': feat_t})['loss_tat']
+        loss.backward()
+        assert loss.dtype == torch.float32
+        assert all(p.grad is not None and torch.isfinite(p.grad).all()
+                   for p in twin.parameters())
+        losses.append(loss.item())
+    assert losses[1] == pytest.approx(losses[0], rel=1e-2)
