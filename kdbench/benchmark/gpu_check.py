@@ -45,6 +45,7 @@ import kdbench.distill  # noqa: F401  (fills DISTILL_METHODS)
 from kdbench.registry import DISTILL_METHODS
 
 from . import overhead
+from .measure import timed
 from .overhead import REPO_ROOT, TASKS
 
 #: Largest relative difference of a first-step loss term from the fp32 case, by the
@@ -172,7 +173,7 @@ def train_steps(case: overhead.Case, settings: Settings) -> dict:
     scales = [None if scaler is None else float(scaler.get_scale())]
     losses, seconds = [], []
     for _ in range(settings.steps):
-        seconds.append(overhead.timed(case.distill_step, case.cuda)[0])
+        seconds.append(timed(case.distill_step, case.cuda)[0])
         losses.append({k: float(v.detach()) for k, v in case.log_vars.items() if 'loss' in k})
         scales.append(None if scaler is None else float(scaler.get_scale()))
     timed = seconds[settings.warmup:] or seconds[-1:]

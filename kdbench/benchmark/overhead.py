@@ -20,7 +20,6 @@ separate pass (see :func:`peak_memory`).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import gc
 import json
@@ -40,6 +39,8 @@ from mmengine.registry import DefaultScope
 from kdbench.apis.config import load_config
 from kdbench.registry import MODELS
 from kdbench.utils.amp import enable_amp
+
+from .measure import peak_extra_bytes, timed
 
 PHASES = ('teacher', 'student', 'distill')
 METHODS = ('kd', 'at', 'cat_kd', 'tat', 'dkd', 'dist', 'cwd', 'fitnet')
@@ -258,17 +259,6 @@ def build_case(config: str, shape: Shape, dense: bool, checkpoints: TeacherCheck
     return Case(distiller, distill_optim, student_optim, data, device.startswith('cuda'))
 
 
-def timed(step: Callable[[], None], cuda: bool) -> Tuple[float, float]:
-    """Wall-clock and process CPU seconds (all threads) of one call of ``step``."""
-    if cuda:
-        torch.cuda.synchronize()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    step()
-    if cuda:
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, time.process_time() - cpu_start
-
-
 def time_case(case: Case, repeats: int, warmup: int = 2
               ) -> Tuple[Dict[str, List[float]], Dict[str, List[float]]]:
     """``warmup`` untimed rounds of (c), (a), (b), then ``repeats`` rounds timing each once,
@@ -289,29 +279,6 @@ def time_case(case: Case, repeats: int, warmup: int = 2
     return wall, cpu
 
 
-def _malloc_trim() -> None:
-    """Give freed heap memory back to the OS (glibc), so RSS peaks start from live data."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-
-
-def _status_kib(field: str) -> Optional[int]:
-    with contextlib.suppress(OSError):
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1])
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    with contextlib.suppress(OSError):
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    return False
-
-
 def peak_memory(case: Case) -> Tuple[Dict[str, Optional[int]], str]:
     """Extra peak memory of each phase over what is live before it, in bytes.
 
@@ -323,25 +290,9 @@ def peak_memory(case: Case) -> Tuple[Dict[str, Optional[int]], str]:
     torch's allocations. Without ``clear_refs`` the CPU figures are ``None``.
     """
     result: Dict[str, Optional[int]] = {}
-    method = ('cuda max_memory_allocated - memory_allocated before' if case.cuda else
-              'VmHWM (reset) - VmRSS before, after gc + malloc_trim')
+    method = ''
     for name, step in case.steps().items():
-        gc.collect()
-        if case.cuda:
-            torch.cuda.synchronize()
-            before = torch.cuda.memory_allocated()
-            torch.cuda.reset_peak_memory_stats()
-            step()
-            torch.cuda.synchronize()
-            result[name] = torch.cuda.max_memory_allocated() - before
-            continue
-        _malloc_trim()
-        before = _status_kib('VmRSS')
-        if before is None or not _reset_peak_rss():
-            result[name] = None
-            continue
-        step()
-        result[name] = 1024 * (_status_kib('VmHWM') - before)
+        result[name], method = peak_extra_bytes(step, case.cuda)
     return result, method
 
 

@@ -24,9 +24,12 @@ Modes:
   ``loss = loss_weight * L_TaT`` (``epsilon`` of Eq. 9). The task loss weight ``alpha``
   is the Distiller's ``student_loss_weight``, the logit-KD weight ``beta`` a separate
   ``KD`` method. Defaults (official ImageNet code): ``phi='identity'``,
-  ``theta=gamma='conv3x3_bn'``, ``loss_weight=0.2`` (with CE 0.1). Memory: the attention
-  is an ``(H*W)^2`` matrix per image (7x7 -> 49^2; a 129x129 map -> 16641^2 floats,
-  1.1 GB fp32 per image), so keep global mode for small maps.
+  ``theta=gamma='conv3x3_bn'``, ``loss_weight=0.2`` (with CE 0.1). Memory: written out,
+  the attention is an ``(H*W)^2`` matrix per image (7x7 -> 49^2; a 129x129 map -> 16641^2 floats,
+  1.1 GB fp32 per image); kdbench computes it with the memory-efficient kernel
+  (:func:`attention_tokens`), whose memory grows with ``H*W``, so global mode also runs
+  on segmentation maps (``configs/seg/tat_global_*``); its time still grows with
+  ``(H*W)^2``.
 * ``'hierarchical'`` (segmentation, Eq. 10):
   ``loss = loss_weight * (delta * L_TaT^P + zeta * L_TaT^A)`` on the same q, k, v, F_t.
   ``L_TaT^P`` (:func:`tat_patch_group_loss`) cuts each map into ``patches = (n, m)``
@@ -63,6 +66,15 @@ Differences from the paper (kdbench follows the official code) and from the offi
   distils the last backbone stage, which is kdbench's default tap (``'last_stage'``).
 * kdbench additions: resizing the student embeddings when H, W differ, fp32 attention
   under autocast, checks with clear errors on shapes, groups, patches and anchors.
+
+Implementation (same values as the formulas above; ``docs/tat.md``): the global and
+anchor attentions use ``scaled_dot_product_attention`` where it saves memory (large
+maps; ``efficient`` forces either form); the patch-group attentions (small ``(h*w)^2``
+matrices) the explicit product. On CPU the hierarchical losses run per chunk of images
+(``kdbench/distill/chunks.py``) with the connectors' BatchNorm statistics still over the
+whole batch; with per-position
+connectors and maps that the patches tile exactly, the maps are cut into patches before
+the connectors, so the patch groups are views.
 """
 from __future__ import annotations
 
@@ -75,6 +87,7 @@ from torch import Tensor, nn
 from kdbench.registry import DISTILL_METHODS
 
 from .base import DistillMethod
+from .chunks import chunk_size, connector_chunks
 from .taps import TapPoint
 
 MODES = ('global', 'hierarchical')
@@ -98,22 +111,28 @@ def _pair(value: Pair, what: str) -> Tuple[int, int]:
     return pair
 
 
-def tat_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+def tat_attention(query: Tensor, key: Tensor, value: Tensor,
+                  efficient: Optional[bool] = None) -> Tensor:
     """Target-aware attention ``softmax(q k^T) v`` over the spatial positions.
 
     Args:
         query: ``[N, C, Hq, Wq]``.
         key: ``[N, C, Hk, Wk]`` (same ``N, C`` as the query).
         value: ``[N, Cv, Hk, Wk]`` (same positions as the key).
+        efficient: ``True``: ``scaled_dot_product_attention`` (no ``(HqWq x HkWk)``
+            matrix kept for the backward); ``False``: the explicit product; ``None``
+            (default): the kernel where the matrix would be larger than the token copies
+            it needs (see :func:`attention_tokens`). Same values and gradients up to
+            rounding.
 
     Returns:
-        ``[N, Cv, Hq, Wq]`` in fp32: each query position is the softmax-weighted (over the
-        key positions, no ``1/sqrt(C)`` scaling) sum of the values. With the usual equal
-        shapes: ``[N, C, H, W]`` x3 -> ``[N, C, H, W]``.
+        ``[N, Cv, Hq, Wq]`` in fp32 (fp64 for fp64 inputs): each query position is the
+        softmax-weighted (over the key positions, no ``1/sqrt(C)`` scaling) sum of the
+        values. With the usual equal shapes: ``[N, C, H, W]`` x3 -> ``[N, C, H, W]``.
     """
     _check_attention_shapes(query, key, value)
     n, _, h, w = query.shape
-    out = _attention_tokens(query, key, value)              # [N, HqWq, Cv]
+    out = attention_tokens(query, key, value, efficient)    # [N, HqWq, Cv]
     return out.transpose(1, 2).reshape(n, value.shape[1], h, w)
 
 
@@ -126,25 +145,79 @@ def _check_attention_shapes(query: Tensor, key: Tensor, value: Tensor) -> None:
                          f'{tuple(key.shape)} and {tuple(value.shape)}.')
 
 
-def _attention_tokens(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
-    """:func:`tat_attention` (shapes unchecked) in token layout ``[N, HqWq, Cv]``, fp32."""
+class _Tokens(torch.autograd.Function):
+    """``[N, C, H, W]`` -> contiguous ``[N, H*W, C]`` tokens; the gradient goes back as a
+    contiguous ``[N, C, H, W]`` tensor.
+
+    ``scaled_dot_product_attention``'s CPU backward returns its input gradients laid out as
+    ``[L, N, C]``; viewed back as ``[N, C, H, W]`` at ``N = 1`` that is a "channels-last"
+    tensor with a batch stride of ``C``, and torch 2.14.1's CPU ``BatchNorm2d`` backward
+    returns wrong weight/bias gradients for it (relative error ~1). A contiguous gradient
+    is what a convolution + BatchNorm connector handles right at every batch size.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.shape = x.shape
+        return x.flatten(2).transpose(1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        n, c, h, w = ctx.shape
+        return grad.transpose(1, 2).contiguous().view(n, c, h, w)
+
+
+def attention_tokens(query: Tensor, key: Tensor, value: Tensor,
+                     efficient: Optional[bool] = None) -> Tensor:
+    """:func:`tat_attention` (shapes unchecked) in token layout ``[N, HqWq, Cv]``.
+
+    Runs in fp32 (fp64 inputs stay fp64) with autocast disabled: the logits ``q k^T`` sum
+    ``C`` products without scaling and overflow fp16 (a 256-channel map of unit features
+    already gives logits of ~256; fp16 and bf16 also round the softmax weights to 3 and 2
+    digits), so half-precision inputs are cast up rather than handed to a half-precision
+    kernel.
+
+    ``efficient=True`` (when ``Cv == C``) calls
+    ``torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)`` on contiguous
+    tokens. On CPU that selects the flash kernel for fp32 and fp64 (it needs a unit stride
+    in the channel dimension and equal ``C`` for query, key and value: otherwise the math
+    kernel, i.e. the explicit product, runs); on CUDA fp32 selects the memory-efficient
+    kernel (flash needs fp16/bf16, which the cast above rules out). Neither keeps the
+    ``HqWq x HkWk`` matrix: memory grows with the positions, not their square. Otherwise
+    (or ``efficient=False``) the explicit ``softmax(q k^T) v`` with batched matmuls.
+    ``efficient=None`` picks the kernel when the ``HqWq x HkWk`` matrix is larger than the
+    contiguous token copies of query, key and value it needs (``(HqWq + 2 HkWk) * C``
+    floats): e.g. a 128x128 map of 256 channels (2^28 vs 2^22 floats) but not a 33x33
+    map of 2048 channels or a 7x7 classification map, where the copies cost more.
+    """
+    dtype = torch.promote_types(query.dtype, torch.float32)
     with torch.autocast(device_type=query.device.type, enabled=False):
-        q = query.float().flatten(2).transpose(1, 2)        # [N, HqWq, C]
-        k = key.float().flatten(2)                          # [N, C, HkWk]
-        v = value.float().flatten(2).transpose(1, 2)        # [N, HkWk, Cv]
+        query, key, value = (x.to(dtype) for x in (query, key, value))
+        positions_q, positions_k = query[0, 0].numel(), key[0, 0].numel()
+        if efficient is None:
+            efficient = positions_q * positions_k > (positions_q + 2 * positions_k) * \
+                query.shape[1]
+        if efficient and value.shape[1] == query.shape[1]:
+            return F.scaled_dot_product_attention(
+                _Tokens.apply(query), _Tokens.apply(key), _Tokens.apply(value), scale=1.0)
+        q = query.flatten(2).transpose(1, 2)                # [N, HqWq, C]
+        k = key.flatten(2)                                  # [N, C, HkWk]
+        v = value.flatten(2).transpose(1, 2)                # [N, HkWk, Cv]
         attention = torch.softmax(torch.bmm(q, k), dim=-1)  # [N, HqWq, HkWk]
         return torch.bmm(attention, v)                      # [N, HqWq, Cv]
 
 
-def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor) -> Tensor:
+def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor,
+             efficient: Optional[bool] = None) -> Tensor:
     """Mean squared error between :func:`tat_attention` ``(q, k, v)`` and ``target``.
 
     Args:
         query, key, value: ``[N, C, H, W]`` (see :func:`tat_attention`).
         target: ``[N, C, H, W]``, the shape of the attention output (the teacher feature).
+        efficient: see :func:`attention_tokens`.
 
     Returns:
-        Scalar fp32 loss (mean over all elements).
+        Scalar fp32 loss (fp64 for fp64 inputs; mean over all elements).
     """
     _check_attention_shapes(query, key, value)
     out_shape = (query.shape[0], value.shape[1], *query.shape[2:])
@@ -153,8 +226,8 @@ def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor) -> Tenso
                          f'{tuple(target.shape)} must have the same shape.')
     # The squared error is compared in the attention's token layout (a transposed view of
     # the target): the same elements and mean, without copying the output back to NCHW.
-    out = _attention_tokens(query, key, value)             # [N, HW, C]
-    return F.mse_loss(out, target.float().flatten(2).transpose(1, 2))
+    out = attention_tokens(query, key, value, efficient)   # [N, HW, C]
+    return F.mse_loss(out, target.to(out.dtype).flatten(2).transpose(1, 2))
 
 
 def patch_group(x: Tensor, patches: Pair, groups: int) -> Tensor:
@@ -186,6 +259,15 @@ def patch_group(x: Tensor, patches: Pair, groups: int) -> Tensor:
     if not isinstance(groups, int) or groups < 1 or (n * m) % groups:
         raise ValueError(f'patch_group: n*m = {n}*{m} = {n * m} patches cannot be split into '
                          f'groups={groups}; groups must divide n*m.')
+    tiles = split_patches(x, (n, m))                          # [N*n*m, C, h, w]
+    return tiles.reshape(x.shape[0], groups, n * m * x.shape[1] // groups, *tiles.shape[2:])
+
+
+def split_patches(x: Tensor, patches: Pair) -> Tensor:
+    """The ``n x m`` patches of ``(H // n) x (W // m)`` of each map as a batch, in raster
+    order (image-major; remainder rows/columns dropped): ``[N, C, H, W]`` ->
+    ``[N * n * m, C, H // n, W // m]``. :func:`patch_group` is a view of it."""
+    n, m = _pair(patches, 'patches')
     batch, channels, height, width = x.shape
     h, w = height // n, width // m
     if h == 0 or w == 0:
@@ -197,7 +279,7 @@ def patch_group(x: Tensor, patches: Pair, groups: int) -> Tensor:
         x = x[:, :, :n * h, :m * w]
     x = x.reshape(batch, channels, n, h, m, w)
     x = x.permute(0, 2, 4, 1, 3, 5)                        # [N, n, m, C, h, w]
-    return x.reshape(batch, groups, n * m * channels // groups, h, w)
+    return x.reshape(batch * n * m, channels, h, w)
 
 
 def anchor_points(x: Tensor, kernel_size: Pair) -> Tensor:
@@ -222,18 +304,24 @@ def tat_patch_group_loss(query: Tensor, key: Tensor, value: Tensor, target: Tens
     ``[N, g, C*n*m/g, h, w]`` and the groups are folded into the batch
     (``[N*g, C*n*m/g, h, w]``), so each group is one attention over its ``h*w``
     positions. Returns the mean over all groups and elements (fp32 scalar).
+
+    The attention is the explicit product (``efficient=False`` of :func:`tat_loss`): a
+    group's attention matrix is small (``(h*w)^2``, 64^2 for the official 8x8 patches)
+    and the memory-efficient kernel would need a token-major copy of each regrouped map;
+    on CPU that measured ~1.5x slower for these many small attentions.
     """
     def fold(x: Tensor) -> Tensor:
         grouped = patch_group(x, patches, groups)
         return grouped.reshape(-1, *grouped.shape[2:])
-    return tat_loss(fold(query), fold(key), fold(value), fold(target))
+    return tat_loss(fold(query), fold(key), fold(value), fold(target), efficient=False)
 
 
 def tat_anchor_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor,
-                    kernel_size: Pair) -> Tensor:
+                    kernel_size: Pair, efficient: Optional[bool] = None) -> Tensor:
     """Anchor-point TaT loss ``L_TaT^A``: :func:`tat_loss` on the :func:`anchor_points` of
     the four ``[N, C, H, W]`` maps (pooled with ``kernel_size``); fp32 scalar."""
-    return tat_loss(*(anchor_points(x, kernel_size) for x in (query, key, value, target)))
+    return tat_loss(*(anchor_points(x, kernel_size) for x in (query, key, value, target)),
+                    efficient=efficient)
 
 
 def _connector(kind: str, in_channels: int, out_channels: int, role: str) -> nn.Module:
@@ -271,6 +359,10 @@ class TaT(DistillMethod):
             ``(H // a_h, W // a_w)`` of the teacher map (hierarchical; exclusive with
             ``kernel_size``; ``(32, 32)`` when neither is given).
         taps: one feature tap read from both models.
+        efficient: the global and anchor attentions through the memory-efficient kernel
+            (``True``), the explicit ``softmax(q k^T) v`` (``False``), or whichever
+            needs less memory (``None``, default; :func:`attention_tokens`). Same
+            values; the choice is for comparisons, e.g. ``tools/bench_tat.py``.
 
     Connectors are built by :meth:`bind` from the taps' channels; their parameters are
     ``theta.*``, ``phi.*``, ``gamma.*`` of this module (``methods.<name>.*`` in the
@@ -282,7 +374,8 @@ class TaT(DistillMethod):
                  loss_weight: Optional[float] = None, delta: Optional[float] = None,
                  zeta: Optional[float] = None, patches: Optional[Pair] = None,
                  groups: Optional[int] = None, kernel_size: Optional[Pair] = None,
-                 anchors: Optional[Pair] = None, taps: Sequence[str] = ('last_stage',)):
+                 anchors: Optional[Pair] = None, taps: Sequence[str] = ('last_stage',),
+                 efficient: Optional[bool] = None):
         if mode not in MODES:
             raise ValueError(f"TaT mode must be one of {MODES}, got '{mode}'.")
         defaults = MODE_DEFAULTS[mode]
@@ -300,6 +393,7 @@ class TaT(DistillMethod):
         if len(self.taps) != 1:
             raise ValueError(f'TaT reads one feature tap from both models, got taps={self.taps}.')
         self.mode = mode
+        self.efficient = efficient
         self.kinds = {'theta': pick('theta', theta), 'phi': pick('phi', phi),
                       'gamma': pick('gamma', gamma)}
         for role, kind in self.kinds.items():
@@ -347,19 +441,74 @@ class TaT(DistillMethod):
                                'Call method.bind(student_points, teacher_points) first.')
         tap = self.taps[0]
         feat_s, feat_t = student[tap], teacher[tap].detach()
-        query, key, value = self.theta(feat_s), self.phi(feat_t), self.gamma(feat_s)
-        size = feat_t.shape[2:]
+        if self.mode == 'global':
+            loss = self._chunk_loss(self.theta(feat_s), self.phi(feat_t),
+                                    self.gamma(feat_s), feat_t)
+            return {f'loss_{self.name}': self.loss_weight * loss}
+        # Hierarchical: the connectors see the whole batch (BatchNorm statistics over it),
+        # the losses run per chunk of images (see kdbench/distill/chunks.py); a chunk's
+        # loss is its mean, weighted by its share of the batch.
+        kernel = self.anchor_kernel(*feat_t.shape[2:])
+        tiled = self._tiles_first(feat_s, feat_t, kernel)
+        step = min(chunk_size(feat_s), chunk_size(feat_t))
+        feats_s, feats_t = feat_s.split(step), feat_t.split(step)
+        shares = [x.shape[0] / feat_t.shape[0] for x in feats_t]
+        if tiled:
+            feats_s = [split_patches(x, self.patches) for x in feats_s]
+            feats_t = [split_patches(x, self.patches) for x in feats_t]
+        chunks = zip(connector_chunks(self.theta, feats_s), connector_chunks(self.phi, feats_t),
+                     connector_chunks(self.gamma, feats_s), feats_t)
+        loss_of = self._tiled_loss if tiled else self._chunk_loss
+        loss = sum(loss_of(*chunk, kernel) * share for chunk, share in zip(chunks, shares))
+        return {f'loss_{self.name}': self.loss_weight * loss}
+
+    def _tiles_first(self, feat_s: Tensor, feat_t: Tensor, kernel: Tuple[int, int]) -> bool:
+        """Whether the hierarchical losses can run on the maps cut into patches *before*
+        the connectors (:meth:`_tiled_loss`): per-position connectors (identity,
+        Conv1x1+BN: they commute with moving positions, and BatchNorm sees the same
+        values), student and teacher maps of one size, no remainder rows/columns, and
+        anchor cells inside the patches."""
+        n, m = self.patches
+        height, width = feat_t.shape[2:]
+        return (all(kind in ('identity', 'conv1x1_bn') for kind in self.kinds.values())
+                and feat_s.shape[2:] == feat_t.shape[2:] and height % n == 0
+                and width % m == 0 and (height // n) % kernel[0] == 0
+                and (width // m) % kernel[1] == 0)
+
+    def _tiled_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
+                    kernel: Tuple[int, int]) -> Tensor:
+        """The hierarchical loss on embeddings and teacher map already cut into patches,
+        ``[B * n * m, C, h, w]`` each (:func:`split_patches` of ``B`` images).
+
+        Patch groups: a view (``[B * g, C * n * m / g, h, w]``). Anchors: each patch pooled
+        on its own (the anchor cells lie inside the patches), the ``B`` images' anchors as
+        ``[B, C, P, 1]`` maps of ``P`` positions in patch order. The attention and the
+        squared error do not depend on the order of the positions (the same for the four
+        maps), so both losses equal :func:`tat_patch_group_loss` and
+        :func:`tat_anchor_loss` on the uncut maps, one copy of each map fewer forward and
+        backward (the copies that dominated the CPU time of the batched loss)."""
+        tiles, channels, h, w = query.shape
+        batch = tiles // (self.patches[0] * self.patches[1])
+        folded = [x.reshape(batch * self.groups, -1, h, w) for x in (query, key, value, target)]
+        patch = tat_loss(*folded, efficient=False)
+        pooled = [anchor_points(x, kernel).reshape(batch, tiles // batch, channels, -1)
+                  .transpose(1, 2).reshape(batch, channels, -1, 1)
+                  for x in (query, key, value, target)]
+        return self.delta * patch + self.zeta * tat_loss(*pooled, efficient=self.efficient)
+
+    def _chunk_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
+                    kernel: Optional[Tuple[int, int]] = None) -> Tensor:
+        """The mode's loss (without ``loss_weight``) on embeddings and teacher map of one
+        chunk of images."""
+        size = target.shape[2:]
         if query.shape[2:] != size:
             query = F.interpolate(query, size=size, mode='bilinear', align_corners=False)
             value = F.interpolate(value, size=size, mode='bilinear', align_corners=False)
         if self.mode == 'global':
-            loss = tat_loss(query, key, value, feat_t)
-        else:
-            kernel = self.anchor_kernel(*size)
-            loss = self.delta * tat_patch_group_loss(query, key, value, feat_t, self.patches,
-                                                     self.groups) + \
-                self.zeta * tat_anchor_loss(query, key, value, feat_t, kernel)
-        return {f'loss_{self.name}': self.loss_weight * loss}
+            return tat_loss(query, key, value, target, self.efficient)
+        return self.delta * tat_patch_group_loss(query, key, value, target, self.patches,
+                                                 self.groups) + \
+            self.zeta * tat_anchor_loss(query, key, value, target, kernel, self.efficient)
 
     def extra_repr(self) -> str:
         text = f'{super().extra_repr()}, mode={self.mode}, connectors={self.kinds}'

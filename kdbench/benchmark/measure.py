@@ -1,0 +1,86 @@
+"""Peak-memory and timing primitives shared by the benchmarks (CPU: ``/proc``; CUDA: the
+allocator's statistics)."""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import time
+from typing import Callable, Optional, Tuple
+
+import torch
+
+
+def malloc_trim() -> None:
+    """Give freed heap memory back to the OS (glibc), so RSS peaks start from live data."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+
+
+def status_kib(field: str) -> Optional[int]:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), ``None`` if absent."""
+    with contextlib.suppress(OSError):
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (``VmHWM``) to its current RSS (Linux >= 4.0)."""
+    with contextlib.suppress(OSError):
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    return False
+
+
+def available_bytes() -> Optional[int]:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes (``None`` if unreadable)."""
+    with contextlib.suppress(OSError):
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    return None
+
+
+def peak_extra_bytes(step: Callable[[], object], cuda: bool) -> Tuple[Optional[int], str]:
+    """Run ``step`` once; return the extra peak memory it needed over what was live before
+    it, in bytes, and how it was measured.
+
+    CUDA: ``max_memory_allocated`` minus ``memory_allocated`` before (tensors only, peak
+    statistics reset). CPU: the peak resident set (``VmHWM``, reset through
+    ``/proc/self/clear_refs``) minus the resident set before, after ``gc.collect()`` and
+    ``malloc_trim(0)``: activations, gradients and allocator slack (``tracemalloc`` does
+    not see torch's allocations). ``None`` where ``clear_refs`` cannot be written.
+    """
+    gc.collect()
+    if cuda:
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before,
+                'cuda max_memory_allocated - memory_allocated before')
+    malloc_trim()
+    method = 'VmHWM (reset) - VmRSS before, after gc + malloc_trim'
+    before = status_kib('VmRSS')
+    if before is None or not reset_peak_rss():
+        step()
+        return None, method
+    step()
+    return 1024 * (status_kib('VmHWM') - before), method
+
+
+def timed(step: Callable[[], object], cuda: bool) -> Tuple[float, float]:
+    """Wall-clock and process CPU seconds of one call of ``step`` (CUDA synchronised)."""
+    if cuda:
+        torch.cuda.synchronize()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    step()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, time.process_time() - cpu_start
