@@ -176,8 +176,7 @@ def train_steps(case: overhead.Case, settings: Settings) -> dict:
         seconds.append(timed(case.distill_step, case.cuda)[0])
         losses.append({k: float(v.detach()) for k, v in case.log_vars.items() if 'loss' in k})
         scales.append(None if scaler is None else float(scaler.get_scale()))
-    timed = seconds[settings.warmup:] or seconds[-1:]
-    step_s = statistics.median(timed)
+    step_s = statistics.median(seconds[settings.warmup:] or seconds[-1:])
     trained = [p for p in case.distiller.parameters() if p.requires_grad]
     return dict(losses=[step['loss'] for step in losses],
                 losses_finite=all(math.isfinite(x) for step in losses for x in step.values()),
