@@ -225,7 +225,7 @@ def _card(path: str, cfg: Config, gpus: int, taps: bool) -> Dict[str, Any]:
     losses = [f"task loss x {model_cfg.get('student_loss_weight', 1.0) if distiller else 1.0:g}"]
     for name, method in getattr(model, 'methods', {}).items():
         args = ', '.join(f'{k}={_short(v)}' for k, v in vars(method).items()
-                         if not k.startswith('_') and k not in ('training', 'name')
+                         if not k.startswith('_') and k not in ('training', 'name', 'progress')
                          and isinstance(v, (int, float, str, bool, tuple, dict, type(None))))
         losses.append(f'loss_{name}: {type(method).__name__}({args})')
     return dict(
