@@ -49,12 +49,11 @@ CONTENT_ATTRIBUTES = ('ids', 'samples', 'indices', 'labels', 'images')
 
 
 def _sample_files(dataset) -> Iterator[str]:
-    """The files a dataset reads per sample: ``image_path(i)``/``label_path(i)`` of
-    segmentation datasets, the paths of ``samples`` pairs (image folders)."""
-    if callable(getattr(dataset, 'label_path', None)) and hasattr(dataset, 'ids'):
-        for index in range(len(dataset.ids)):
-            yield dataset.image_path(index)
-            yield dataset.label_path(index)
+    """The files a dataset reads per sample: its ``sample_files()`` where it has one
+    (segmentation datasets; in-memory ones yield none), the paths of ``samples`` pairs
+    (image folders)."""
+    if callable(getattr(dataset, 'sample_files', None)):
+        yield from dataset.sample_files()
     for sample in getattr(dataset, 'samples', None) or ():
         yield sample[0]
 

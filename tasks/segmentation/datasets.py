@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -119,6 +119,13 @@ class _SegmentationDataset(Dataset):
 
     def label_path(self, index: int) -> str:
         raise NotImplementedError
+
+    def sample_files(self) -> Iterator[str]:
+        """Every file the dataset reads: image and label per sample (kdbench's teacher
+        metric cache keys on their sizes and times)."""
+        for index in range(len(self.ids)):
+            yield self.image_path(index)
+            yield self.label_path(index)
 
     def read_raw_label(self, index: int) -> np.ndarray:
         """The label map as stored (integer ``[H, W]``)."""
@@ -581,3 +588,7 @@ class DigitsSegmentationDataset(_SegmentationDataset):
     def load(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
         """Scene ``index``: image uint8 ``[H, W, 3]`` RGB and label uint8 ``[H, W]``."""
         return self.images[index], self.labels[index]
+
+    def sample_files(self) -> Iterator[str]:
+        """None: the scenes are rendered in memory (``images``, ``labels``)."""
+        return iter(())

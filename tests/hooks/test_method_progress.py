@@ -4,9 +4,8 @@ import os
 
 import pytest
 import torch
-from mmengine.runner import Runner
 
-from kdbench.apis import load_config, train
+from kdbench.apis import KDRunner, load_config, train
 from kdbench.distill.base import DistillMethod, TrainingProgress
 from kdbench.registry import DISTILL_METHODS
 
@@ -71,7 +70,7 @@ def test_resume_sees_the_resumed_epoch(tmp_path, teacher_ckpt):
     SEEN.clear()
     cfg = _cfg(tmp_path, teacher_ckpt, max_epochs=2)
     cfg.resume = True              # the latest checkpoint of work_dir: epoch_1.pth
-    runner = Runner.from_cfg(cfg)
+    runner = KDRunner.from_cfg(cfg)
     runner.train()
     assert [(p.epoch, p.iter) for p in SEEN] == [(2, 3), (2, 4), (2, 5)]
     assert SEEN[0] == TrainingProgress(epoch=2, iter=3, max_epochs=2, max_iters=6)
