@@ -11,22 +11,16 @@ evaluated on its own, without building or loading its teacher.
 import argparse
 import json
 
-from mmengine.config import DictAction
 from mmengine.dist import get_rank
 
-from kdbench.apis import (add_sample_outputs, enable_tta, evaluate, load_config,
-                          preflight_or_exit)
+from kdbench.apis import add_sample_outputs, enable_tta, evaluate, preflight_or_exit
+from kdbench.apis.cli import config_from_args, tool_parser
 from kdbench.utils.distributed import finish_distributed
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file')
+    parser = tool_parser(__doc__, 'where the evaluation log goes')
     parser.add_argument('checkpoint', help='checkpoint of the task model or of a Distiller')
-    parser.add_argument('--work-dir', help='where the evaluation log goes')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config keys')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--out', help='per-sample records (.json or .pkl): top-k classes, or '
                         'per-image IoU and pixel accuracy')
     parser.add_argument('--show-dir', help='pictures: image | ground truth | prediction per '
@@ -35,17 +29,12 @@ def parse_args() -> argparse.Namespace:
                         'test (scales 0.5 .. 1.75), averaged softmax')
     parser.add_argument('--tta-scales', nargs='+', type=float, metavar='S',
                         help='the scales of --tta')
-    parser.add_argument('--strict-config', action='store_true',
-                        help='refuse --cfg-options top-level keys that nothing reads')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
-                      args.strict_config)
+    cfg = config_from_args(args)
     preflight_or_exit(cfg, 'test', args.checkpoint)
     add_sample_outputs(cfg, args.out, args.show_dir)
     if args.tta:

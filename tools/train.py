@@ -7,42 +7,31 @@
 """
 import argparse
 
-from mmengine.config import DictAction
-
-from kdbench.apis import enable_amp, enable_vis_backends, load_config, preflight_or_exit, train
+from kdbench.apis import enable_amp, enable_vis_backends, preflight_or_exit, train
+from kdbench.apis.cli import config_from_args, tool_parser
 from kdbench.utils.distributed import finish_distributed
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go '
-                        '(default work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config keys, e.g. model.methods.kd.temperature=2')
+    parser = tool_parser(__doc__, 'where logs and checkpoints go (default '
+                         'work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CKPT, or from the work dir\'s latest checkpoint')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: float16 on a GPU, bfloat16 on CPU')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--seed', type=int, help='random seed (overrides the config)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms (slower)')
     parser.add_argument('--vis', action='append', default=[], metavar='BACKEND',
                         help='also log to tensorboard or wandb (repeatable)')
-    parser.add_argument('--strict-config', action='store_true',
-                        help='refuse --cfg-options top-level keys that nothing reads')
     parser.add_argument('--resume-any', action='store_true',
                         help='resume from a checkpoint of another method, task or dataset')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
-                      args.strict_config)
+    cfg = config_from_args(args)
     if args.resume is not None:
         cfg.resume = True
         cfg.load_from = None if args.resume == 'auto' else args.resume

@@ -1,0 +1,30 @@
+"""The command-line options tools/train.py and tools/test.py share."""
+from __future__ import annotations
+
+import argparse
+
+from mmengine.config import Config, DictAction
+
+from .config import load_config
+
+
+def tool_parser(doc: str, work_dir_help: str) -> argparse.ArgumentParser:
+    """A parser with the config, ``--work-dir``, ``--cfg-options``, ``--launcher``,
+    ``--strict-config`` and torchrun's ``--local-rank``; the tool adds its own options."""
+    parser = argparse.ArgumentParser(description=doc.split('\n')[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help=work_dir_help)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config keys, e.g. model.methods.kd.temperature=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--strict-config', action='store_true',
+                        help='refuse --cfg-options top-level keys that nothing reads')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The config of a :func:`tool_parser` command line, overrides applied."""
+    return load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                       args.strict_config)
