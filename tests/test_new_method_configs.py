@@ -161,17 +161,3 @@ def test_tools_train_runs_dkd_on_the_documented_cifar_layout(tmp_path):
         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.isfile(tmp_path / 'out' / 'epoch_1.pth')
-
-
-@pytest.mark.parametrize('suite, methods', [
-    ('cifar100', {'DKD': 'dkd', 'DIST': 'dist', 'FitNet': 'fitnet'}),
-    ('imagenet', {'DKD': 'dkd', 'DIST': 'dist'}),
-    ('voc', {'CWD': 'cwd', 'DKD': 'dkd', 'DIST': 'dist'}),
-    ('cocostuff10k', {'CWD': 'cwd', 'DKD': 'dkd', 'DIST': 'dist'})])
-def test_suites_list_the_new_methods(suite, methods, tmp_path):
-    from kdbench.benchmark import Suite
-    path = os.path.join(ROOT, 'configs', 'suites', f'{suite}.py')
-    runs = Suite(path, str(tmp_path)).runs
-    for shown, prefix in methods.items():
-        configs = [r.config for r in runs if r.role == shown]
-        assert configs and all(os.path.basename(c).startswith(f'{prefix}_') for c in configs)
