@@ -40,6 +40,7 @@ def _weights(path):
     return checkpoint['state_dict'], checkpoint['optimizer']['state']
 
 
+@pytest.mark.slow   # trains 3 epochs twice in subprocesses and kills one after a sleep
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
     _run(_command(tmp_path / 'whole'))
 

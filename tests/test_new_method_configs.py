@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from shared_setup import shrink_to_iterations
 
 from kdbench.apis import load_config, train
 from kdbench.registry import MODELS
@@ -130,10 +131,7 @@ def test_two_runner_iterations_of_the_cifar_config(method, tmp_path, tiny_cifar_
         cfg[name].update(num_workers=0, persistent_workers=False, pin_memory=False,
                          batch_size=4)
         cfg[name].dataset.data_root = tiny_cifar_root
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=2)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.log_processor = dict(by_epoch=False)
+    shrink_to_iterations(cfg)
     runner = train(cfg)
     value = runner.message_hub.get_scalar(f'train/loss_{method}').current()
     assert np.isfinite(value) and value > 0

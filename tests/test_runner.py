@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 from mmengine.hooks import Hook
+from shared_setup import shrink_to_iterations
 
 from kdbench.apis import KDRunner, enable_amp, evaluate, load_config, train
 from kdbench.distill import registered_methods
@@ -26,12 +27,8 @@ METHOD_CONFIGS = [(c, losses) for c, losses in METHOD_CONFIGS
 def _iter_cfg(config, work_dir, max_iters=2, **options):
     """A demo config shortened to ``max_iters`` iterations, checkpointing every one."""
     cfg = load_config(os.path.join(DEMO, config), dict(QUIET, **options), str(work_dir))
-    cfg.train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
-    cfg.param_scheduler = []
     cfg.train_dataloader.batch_size = 16
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=1)
-    cfg.log_processor = dict(by_epoch=False)
-    return cfg
+    return shrink_to_iterations(cfg, max_iters, checkpoint_interval=1)
 
 
 @pytest.fixture(scope='module')

@@ -12,6 +12,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from seg_data import coco_maps, write_cocostuff, write_voc
+from shared_setup import shrink_to_iterations
 
 import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.segmentation  # noqa: F401
@@ -184,11 +185,7 @@ def _iter_cfg(config: str, work_dir, data_roots) -> Config:
     cfg.model = _model_cfg(cfg, work_dir)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[name] = _loader(cfg, name, data_roots)
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=2)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.log_processor = dict(by_epoch=False)
-    return cfg
+    return shrink_to_iterations(cfg)
 
 
 # The baseline and every registered method with a VOC R101 -> R18 config (other datasets
