@@ -1,8 +1,12 @@
 """Set-up shared by test files (importable from every test folder: pytest puts tests/ on
 ``sys.path`` for ``tests/conftest.py``)."""
+import os
 from typing import Optional
 
 from mmengine.config import Config
+
+#: The repository root (configs/, tools/ and tests/ are under it).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def shrink_to_iterations(cfg: Config, max_iters: int = 2,

@@ -7,10 +7,9 @@ import os
 import pytest
 import torch
 from mmengine.registry import DefaultScope
+from shared_setup import ROOT
 
 from kdbench.benchmark import overhead
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')

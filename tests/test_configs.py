@@ -12,6 +12,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from PIL import Image
+from shared_setup import ROOT
 
 import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.classification  # noqa: F401  (registers networks, datasets, metric)
@@ -22,7 +23,6 @@ from kdbench.distill import registered_methods
 from kdbench.registry import (DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS,
                               TRANSFORMS)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(ROOT, 'configs')
 ALL = sorted(p for p in glob.glob(os.path.join(CONFIG_DIR, '**', '*.py'), recursive=True)
              if '_base_' not in os.path.relpath(p, CONFIG_DIR).split(os.sep))

@@ -11,12 +11,11 @@ import sys
 import pytest
 import torch
 from mmengine.config import DictAction
-from shared_setup import shrink_to_iterations
+from shared_setup import ROOT, shrink_to_iterations
 
 from kdbench.apis import evaluate, load_config, train
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 ODD_TEST_SET = ['test_dataloader.dataset.test_fraction=0.2',    # 359 images
                 'val_dataloader.dataset.test_fraction=0.2']

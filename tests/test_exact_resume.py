@@ -9,11 +9,11 @@ import time
 
 import pytest
 import torch
+from shared_setup import ROOT
 
 from kdbench.utils.atomic_io import write_atomically
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py')
 # 3 epochs of 85 iterations (batch 16), a checkpoint per epoch, validation at the end.
 OPTIONS = ['train_cfg.max_epochs=3', 'train_cfg.val_interval=3',

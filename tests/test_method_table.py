@@ -4,12 +4,12 @@ import os
 
 import pytest
 from mmengine.config import Config
+from shared_setup import ROOT
 
 from kdbench.benchmark import Suite, overhead
 from kdbench.distill import DistillMethod, method_by_prefix, registered_methods
 from kdbench.registry import DISTILL_METHODS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITES = os.path.join(ROOT, 'configs', 'suites')
 
 # The suites' method dicts before the method table (display name -> config prefix): the

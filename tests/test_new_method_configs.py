@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from shared_setup import shrink_to_iterations
+from shared_setup import ROOT, shrink_to_iterations
 
 from kdbench.apis import load_config, train
 from kdbench.registry import MODELS
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLS, SEG = os.path.join(ROOT, 'configs', 'cls'), os.path.join(ROOT, 'configs', 'seg')
 CIFAR_PAIRS = [('wrn_40_2', 'wrn_16_2'), ('wrn_40_2', 'wrn_40_1'), ('resnet56', 'resnet20'),
                ('resnet110', 'resnet20'), ('resnet110', 'resnet32'), ('resnet32x4', 'resnet8x4'),

@@ -13,10 +13,10 @@ import os
 
 import pytest
 from mmengine.config import Config
+from shared_setup import ROOT
 
 from kdbench.distill import registered_methods
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSV = os.path.join(ROOT, 'configs', 'suites', 'reference_results.csv')
 COLUMNS = ['dataset', 'teacher', 'student', 'method', 'metric', 'value', 'source', 'table',
            'protocol']

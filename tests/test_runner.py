@@ -7,14 +7,13 @@ import sys
 import pytest
 import torch
 from mmengine.hooks import Hook
-from shared_setup import shrink_to_iterations
+from shared_setup import ROOT, shrink_to_iterations
 
 from kdbench.apis import KDRunner, enable_amp, evaluate, load_config, train
 from kdbench.distill import registered_methods
 from kdbench.registry import HOOKS
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 QUIET = dict(log_level='WARNING')
 # The digits configs of every registered method that has one, and their loss terms.

@@ -12,7 +12,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from seg_data import coco_maps, write_cocostuff, write_voc
-from shared_setup import shrink_to_iterations
+from shared_setup import ROOT, shrink_to_iterations
 
 import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.segmentation  # noqa: F401
@@ -24,7 +24,6 @@ from kdbench.registry import FUNCTIONS, METRICS, MODELS
 from kdbench.utils.checkpoint import load_local_checkpoint
 from tasks.segmentation.transforms import build_seg_pipeline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEG_DIR = os.path.join(ROOT, 'configs', 'seg')
 CONFIGS = sorted(glob.glob(os.path.join(SEG_DIR, '*.py')))
 IDS = [os.path.basename(p) for p in CONFIGS]

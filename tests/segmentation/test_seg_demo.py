@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from sklearn.datasets import load_digits
-from shared_setup import shrink_to_iterations
+from shared_setup import ROOT, shrink_to_iterations
 
 import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.classification  # noqa: F401  (DigitsDataset, for the shared split)
@@ -25,7 +25,6 @@ from kdbench.registry import DATASETS, FUNCTIONS, METRICS, MODELS
 from kdbench.utils.checkpoint import load_local_checkpoint
 from tasks.segmentation.datasets import DIGIT_SEG_CLASSES, digit_sources
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_SEG = os.path.join(ROOT, 'configs', 'demo', 'seg')
 SUITE = os.path.join(ROOT, 'configs', 'suites', 'demo_seg.py')
 CONFIGS = sorted(glob.glob(os.path.join(DEMO_SEG, '*.py')))

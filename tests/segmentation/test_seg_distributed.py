@@ -6,11 +6,11 @@ import sys
 
 from seg_data import write_voc
 from test_seg_tools import _data_options
+from shared_setup import ROOT
 
 import tasks.segmentation  # noqa: F401
 from kdbench.apis import evaluate, load_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 from test_distributed import cli_options, last_json, run_script  # noqa: E402
 

@@ -8,10 +8,9 @@ import sys
 
 import pytest
 from seg_data import write_voc
+from shared_setup import ROOT
 
 import tasks.segmentation  # noqa: F401
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _run(*args, cwd):
