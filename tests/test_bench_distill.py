@@ -7,10 +7,9 @@ import os
 import pytest
 import torch
 from mmengine.registry import DefaultScope
+from shared_setup import ROOT
 
 from kdbench.benchmark import overhead
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -63,9 +62,13 @@ def test_summarise_ratio_per_round():
     assert summary['median_s'] == dict(teacher=1.0, student=2.0, distill=4.0)
 
 
-def test_ratio_targets_cover_every_method():
-    for task in overhead.TASKS.values():
-        assert set(task.targets) == set(overhead.METHODS)
+def test_every_registered_method_has_its_configs_and_target_per_task():
+    assert overhead.methods() == ('kd', 'at', 'cat_kd', 'tat', 'cwd', 'dkd', 'dist', 'fitnet')
+    for name, task in overhead.TASKS.items():
+        for method in overhead.methods():
+            assert os.path.isfile(os.path.join(ROOT, task.config.format(method=method)))
+            expected = {('cifar', 'tat'): None, ('voc', 'tat'): 1.15}.get((name, method), 1.05)
+            assert overhead.ratio_target(name, method) == expected, (name, method)
 
 
 def test_variant_switches_join_the_configs_model_speed(tmp_path):

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from shared_setup import ROOT
 
 from kdbench.benchmark import Suite
 from kdbench.benchmark.results import delta_to_baseline, load_reference, matrix_table
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 SHORT = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
 

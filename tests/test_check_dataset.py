@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy.io import savemat
+from shared_setup import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'segmentation'))
 
 from seg_data import coco_maps, palette_png, write_cocostuff, write_voc  # noqa: E402

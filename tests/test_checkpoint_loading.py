@@ -11,11 +11,11 @@ import sys
 import pytest
 import torch
 from mmengine.logging import MMLogger
+from shared_setup import ROOT
 
 from kdbench.utils.checkpoint import (CorruptCheckpointError, _history_buffer_attr,
                                       load_local_checkpoint, load_task_weights)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _SNAPSHOT = '''
 import inspect, json, sys, torch

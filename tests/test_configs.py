@@ -12,16 +12,17 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from PIL import Image
+from shared_setup import ROOT
 
 import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.classification  # noqa: F401  (registers networks, datasets, metric)
 from kdbench.apis import load_config
 from kdbench.apis.config import task_model_cfg
 from kdbench.benchmark import Suite
+from kdbench.distill import registered_methods
 from kdbench.registry import (DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS,
                               TRANSFORMS)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(ROOT, 'configs')
 ALL = sorted(p for p in glob.glob(os.path.join(CONFIG_DIR, '**', '*.py'), recursive=True)
              if '_base_' not in os.path.relpath(p, CONFIG_DIR).split(os.sep))
@@ -422,8 +423,9 @@ BENCHMARK_PAIRS = [
     ('wrn_40_2', 'shufflenetv1', 'cifar100'), ('resnet110', 'resnet20', 'cifar100'),
     ('resnet34', 'resnet18', 'imagenet'), ('resnet50', 'mobilenetv1', 'imagenet'),
 ]
-# Methods of the matrix -> the type of their one method entry (None: the plain student).
-MATRIX_METHODS = {'baseline': None, 'kd': 'KD', 'at': 'AT', 'cat_kd': 'CATKD', 'tat': 'TaT'}
+# Config prefixes every pair has (besides the baseline); other registered methods are
+# checked where they have a config for the pair.
+MATRIX_METHODS = ('kd', 'at', 'cat_kd', 'tat')
 
 
 def _arch_token(net_type: str) -> str:
@@ -441,19 +443,23 @@ def _matrix_config(method: str, teacher: str, student: str, dataset: str) -> str
 @pytest.mark.parametrize('pair', BENCHMARK_PAIRS, ids='-'.join)
 def test_benchmark_matrix_is_complete(pair):
     """Every pair has a teacher config, the student baseline, KD, AT, CAT-KD and TaT, and
-    each file holds the networks and the method its name says."""
+    each file (of every registered method that has one) holds the networks and the method
+    its name says."""
     teacher, student, dataset = pair
     path = os.path.join(CONFIG_DIR, 'cls', f'{teacher}_{dataset}.py')
     assert path in CONFIGS, f'missing teacher config {path}'
     assert _arch_token(_parsed(path).model.net.type) == teacher
-    for method, method_type in MATRIX_METHODS.items():
+    path = _matrix_config('baseline', teacher, student, dataset)
+    assert path in CONFIGS, f'missing baseline config {path}'
+    assert _parsed(path).model.type == 'ImageClassifier'
+    assert _arch_token(_parsed(path).model.net.type) == student
+    for entry in registered_methods():
+        method, method_type = entry.config_prefix, entry.name
         path = _matrix_config(method, teacher, student, dataset)
+        if method not in MATRIX_METHODS and path not in CONFIGS:
+            continue
         assert path in CONFIGS, f'missing {method} config {path}'
         model = _parsed(path).model
-        if method_type is None:
-            assert model.type == 'ImageClassifier'
-            assert _arch_token(model.net.type) == student
-            continue
         assert model.type == 'Distiller'
         assert _arch_token(model.student.net.type) == student
         assert _arch_token(model.teacher.net.type) == teacher

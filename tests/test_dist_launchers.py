@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from shared_setup import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 
 pytestmark = pytest.mark.skipif(shutil.which('bash') is None, reason='needs bash')

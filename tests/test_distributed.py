@@ -11,11 +11,11 @@ import sys
 import pytest
 import torch
 from mmengine.config import DictAction
+from shared_setup import ROOT, shrink_to_iterations
 
 from kdbench.apis import evaluate, load_config, train
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 ODD_TEST_SET = ['test_dataloader.dataset.test_fraction=0.2',    # 359 images
                 'val_dataloader.dataset.test_fraction=0.2']
@@ -49,10 +49,7 @@ def teacher(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('teacher')
     cfg = load_config(os.path.join(DEMO, 'resnet20_digits.py'), dict(log_level='WARNING'),
                       str(work_dir))
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=2)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    train(cfg)
+    train(shrink_to_iterations(cfg))
     return str(work_dir / 'iter_2.pth')
 
 

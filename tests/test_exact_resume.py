@@ -9,11 +9,11 @@ import time
 
 import pytest
 import torch
+from shared_setup import ROOT
 
 from kdbench.utils.atomic_io import write_atomically
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py')
 # 3 epochs of 85 iterations (batch 16), a checkpoint per epoch, validation at the end.
 OPTIONS = ['train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
@@ -40,6 +40,7 @@ def _weights(path):
     return checkpoint['state_dict'], checkpoint['optimizer']['state']
 
 
+@pytest.mark.slow   # trains 3 epochs twice in subprocesses and kills one after a sleep
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
     _run(_command(tmp_path / 'whole'))
 

@@ -7,12 +7,11 @@ import sys
 import pytest
 import torch
 from mmengine.logging import MessageHub
+from shared_setup import ROOT
 
 import tasks.segmentation  # noqa: F401
 from kdbench.registry import MODELS
 from kdbench.utils.export import export_student
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _runner_checkpoint(path, distiller):

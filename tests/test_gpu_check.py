@@ -12,12 +12,11 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 from torch import nn
+from shared_setup import ROOT
 
 from kdbench.benchmark import gpu_check, gpu_report, overhead
 from kdbench.distill.kd import KD
 from kdbench.registry import DISTILL_METHODS
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_tool() -> SimpleNamespace:

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from shared_setup import ROOT, shrink_to_iterations
 
 from kdbench.apis import load_config, train
 from kdbench.registry import MODELS
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLS, SEG = os.path.join(ROOT, 'configs', 'cls'), os.path.join(ROOT, 'configs', 'seg')
 CIFAR_PAIRS = [('wrn_40_2', 'wrn_16_2'), ('wrn_40_2', 'wrn_40_1'), ('resnet56', 'resnet20'),
                ('resnet110', 'resnet20'), ('resnet110', 'resnet32'), ('resnet32x4', 'resnet8x4'),
@@ -130,10 +130,7 @@ def test_two_runner_iterations_of_the_cifar_config(method, tmp_path, tiny_cifar_
         cfg[name].update(num_workers=0, persistent_workers=False, pin_memory=False,
                          batch_size=4)
         cfg[name].dataset.data_root = tiny_cifar_root
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=2)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.log_processor = dict(by_epoch=False)
+    shrink_to_iterations(cfg)
     runner = train(cfg)
     value = runner.message_hub.get_scalar(f'train/loss_{method}').current()
     assert np.isfinite(value) and value > 0
@@ -161,17 +158,3 @@ def test_tools_train_runs_dkd_on_the_documented_cifar_layout(tmp_path):
         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.isfile(tmp_path / 'out' / 'epoch_1.pth')
-
-
-@pytest.mark.parametrize('suite, methods', [
-    ('cifar100', {'DKD': 'dkd', 'DIST': 'dist', 'FitNet': 'fitnet'}),
-    ('imagenet', {'DKD': 'dkd', 'DIST': 'dist'}),
-    ('voc', {'CWD': 'cwd', 'DKD': 'dkd', 'DIST': 'dist'}),
-    ('cocostuff10k', {'CWD': 'cwd', 'DKD': 'dkd', 'DIST': 'dist'})])
-def test_suites_list_the_new_methods(suite, methods, tmp_path):
-    from kdbench.benchmark import Suite
-    path = os.path.join(ROOT, 'configs', 'suites', f'{suite}.py')
-    runs = Suite(path, str(tmp_path)).runs
-    for shown, prefix in methods.items():
-        configs = [r.config for r in runs if r.role == shown]
-        assert configs and all(os.path.basename(c).startswith(f'{prefix}_') for c in configs)

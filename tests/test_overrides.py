@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from shared_setup import ROOT
 
 from kdbench.apis import load_config
 from kdbench.apis.overrides import UnknownConfigKeyWarning
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 FAMILIES = {      # one config per dataset family (configs/_base_/datasets/*.py)
     'cifar100': 'configs/cls/kd_resnet32x4_resnet8x4_cifar100.py',

@@ -9,8 +9,8 @@ from importlib import metadata
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from setuptools.config.setupcfg import read_configuration
+from shared_setup import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: cv2 is installed by mmengine (opencv-python) or albumentations (opencv-python-headless);
 #: declaring one name would conflict with the other (see setup.cfg).
 UNDECLARED = {'cv2'}

@@ -4,10 +4,10 @@ import subprocess
 import sys
 
 import pytest
+from shared_setup import ROOT
 
 from kdbench.apis import PreflightError, load_config, missing_inputs, preflight
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADLINE = os.path.join(ROOT, 'configs', 'seg', 'tat_deeplabv3p_r101_r18_voc.py')
 
 

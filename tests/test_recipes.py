@@ -10,6 +10,7 @@ import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
+from shared_setup import ROOT
 
 import tasks.segmentation  # noqa: F401  (registers DeepLabV3+ and the seg datasets)
 from kdbench.apis import load_config
@@ -19,7 +20,6 @@ from kdbench.apis.recipe import (TABLE_BEGIN, TABLE_END, build_card, build_meta_
 from kdbench.registry import PARAM_SCHEDULERS
 from kdbench.utils.param_groups import ParamGroupsConstructor, param_group_table
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, 'docs', 'recipes.md')
 
 # ------------------------------------------------------------------- the recipes, once

@@ -13,16 +13,21 @@ import os
 
 import pytest
 from mmengine.config import Config
+from shared_setup import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from kdbench.distill import registered_methods
+
 CSV = os.path.join(ROOT, 'configs', 'suites', 'reference_results.csv')
 COLUMNS = ['dataset', 'teacher', 'student', 'method', 'metric', 'value', 'source', 'table',
            'protocol']
 DATASETS = {'cifar100': 'cls', 'imagenet': 'cls', 'voc': 'seg', 'cocostuff10k': 'seg'}
 METRICS = {'cls': {'top1', 'top5'}, 'seg': {'mIoU'}}
-# Distillation methods -> the prefix of their config names.
-METHOD_PREFIX = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat', 'TaT+KD': 'tat_kd',
-                 'DKD': 'dkd', 'DIST': 'dist', 'FitNet': 'fitnet', 'CWD': 'cwd'}
+# Distillation methods (the method table's display names, and combinations) -> the prefix
+# of their config names and the registered types of their method entries.
+METHOD_PREFIX = {e.display_name: e.config_prefix for e in registered_methods()}
+METHOD_PREFIX['TaT+KD'] = 'tat_kd'
+METHOD_TYPES = {e.display_name: [e.name] for e in registered_methods()}
+METHOD_TYPES['TaT+KD'] = ['KD', 'TaT']
 METHODS = {'teacher', 'baseline', *METHOD_PREFIX}
 # Config-name network -> the network the config builds (classification `net.type`,
 # segmentation `encoder`); names not listed build themselves.
@@ -142,5 +147,5 @@ def test_every_row_maps_to_its_config(key):
     assert _network(model.student) in _names(student), path
     assert _network(model.teacher) in _names(teacher), path
     types = sorted(m.type for m in model.methods.values() if m is not None)
-    expected = {'CAT-KD': ['CATKD'], 'TaT+KD': ['KD', 'TaT']}.get(method, [method])
+    expected = METHOD_TYPES[method]
     assert types == sorted(expected), (path, types)

@@ -7,25 +7,27 @@ import sys
 import pytest
 import torch
 from mmengine.hooks import Hook
+from shared_setup import ROOT, shrink_to_iterations
 
 from kdbench.apis import KDRunner, enable_amp, evaluate, load_config, train
+from kdbench.distill import registered_methods
 from kdbench.registry import HOOKS
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 QUIET = dict(log_level='WARNING')
+# The digits configs of every registered method that has one, and their loss terms.
+METHOD_CONFIGS = [(f'{e.config_prefix}_resnet20_resnet8_digits.py',
+                   {'loss_cls', f'loss_{e.config_prefix}'}) for e in registered_methods()]
+METHOD_CONFIGS = [(c, losses) for c, losses in METHOD_CONFIGS
+                  if os.path.isfile(os.path.join(DEMO, c))]
 
 
 def _iter_cfg(config, work_dir, max_iters=2, **options):
     """A demo config shortened to ``max_iters`` iterations, checkpointing every one."""
     cfg = load_config(os.path.join(DEMO, config), dict(QUIET, **options), str(work_dir))
-    cfg.train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
-    cfg.param_scheduler = []
     cfg.train_dataloader.batch_size = 16
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=1)
-    cfg.log_processor = dict(by_epoch=False)
-    return cfg
+    return shrink_to_iterations(cfg, max_iters, checkpoint_interval=1)
 
 
 @pytest.fixture(scope='module')
@@ -35,16 +37,16 @@ def digits_teacher(tmp_path_factory):
     return str(work_dir / 'iter_2.pth')
 
 
-@pytest.mark.parametrize('config, losses', [
-    ('resnet8_digits.py', {'loss_cls'}),
-    ('kd_resnet20_resnet8_digits.py', {'loss_cls', 'loss_kd'}),
-    ('at_resnet20_resnet8_digits.py', {'loss_cls', 'loss_at'}),
-    ('cat_kd_resnet20_resnet8_digits.py', {'loss_cls', 'loss_cat_kd'}),
-    ('tat_resnet20_resnet8_digits.py', {'loss_cls', 'loss_tat'}),
-])
+def test_the_digits_configs_cover_at_least_the_first_four_methods():
+    assert [c for c, _ in METHOD_CONFIGS][:4] == [
+        f'{m}_resnet20_resnet8_digits.py' for m in ('kd', 'at', 'cat_kd', 'tat')]
+
+
+@pytest.mark.parametrize('config, losses',
+                         [('resnet8_digits.py', {'loss_cls'}), *METHOD_CONFIGS])
 def test_two_iterations_train_and_validate(tmp_path, digits_teacher, config, losses):
     cfg = _iter_cfg(config, tmp_path, **{'model.teacher_ckpt': digits_teacher}
-                    if config.startswith(('kd', 'at', 'cat', 'tat')) else {})
+                    if config != 'resnet8_digits.py' else {})
     runner = train(cfg)
     logged = {k[len('train/'):] for k in runner.message_hub.log_scalars if k.startswith('train/')}
     assert losses <= logged
@@ -144,13 +146,8 @@ def test_cat_only_trains_from_cams_alone(tmp_path, digits_teacher):
     assert not torch.equal(before['student.net.fc.weight'], after['student.net.fc.weight'])
 
 
-@pytest.mark.parametrize('config, method', [
-    ('kd_resnet20_resnet8_digits.py', 'loss_kd'),
-    ('at_resnet20_resnet8_digits.py', 'loss_at'),
-    ('cat_kd_resnet20_resnet8_digits.py', 'loss_cat_kd'),
-    ('tat_resnet20_resnet8_digits.py', 'loss_tat'),
-])
-def test_amp_on_cpu_runs_every_method_in_bfloat16(tmp_path, digits_teacher, config, method):
+@pytest.mark.parametrize('config, losses', METHOD_CONFIGS)
+def test_amp_on_cpu_runs_every_method_in_bfloat16(tmp_path, digits_teacher, config, losses):
     cfg = _iter_cfg(config, tmp_path, **{'model.teacher_ckpt': digits_teacher})
     enable_amp(cfg)
     assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
@@ -158,7 +155,7 @@ def test_amp_on_cpu_runs_every_method_in_bfloat16(tmp_path, digits_teacher, conf
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='RecordConvDtype')]
     runner = train(cfg)
     assert RecordConvDtype.seen == [torch.bfloat16] * 2         # the student ran in bf16
-    for name in ('loss_cls', method):
+    for name in losses:
         assert torch.isfinite(torch.tensor(runner.message_hub.get_scalar(
             f'train/{name}').current()))
 

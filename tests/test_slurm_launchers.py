@@ -5,8 +5,8 @@ import shutil
 import subprocess
 
 import pytest
+from shared_setup import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = pytest.mark.skipif(shutil.which('bash') is None, reason='needs bash')
 

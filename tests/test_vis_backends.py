@@ -8,12 +8,12 @@ import sys
 
 import pytest
 from mmengine.config import Config
+from shared_setup import ROOT
 
 from kdbench.apis import enable_vis_backends
 from kdbench.apis import vis as vis_module
 from kdbench.apis.vis import vis_backends_cfg
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join('configs', 'demo', 'resnet8_digits.py')
 HAS_TENSORBOARD = importlib.util.find_spec('tensorboard') is not None
 

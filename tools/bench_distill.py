@@ -27,8 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--tasks', nargs='+', choices=sorted(overhead.TASKS),
                         default=list(overhead.TASKS))
-    parser.add_argument('--methods', nargs='+', choices=overhead.METHODS,
-                        default=list(overhead.METHODS))
+    parser.add_argument('--methods', nargs='+', choices=overhead.methods(),
+                        default=list(overhead.methods()))
     parser.add_argument('--variants', nargs='+', choices=sorted(overhead.VARIANTS),
                         default=['default'],
                         help='sets of model.speed switches to time (amp: mixed '

@@ -7,4 +7,4 @@ config_dir = '../demo'
 metric = 'accuracy/top1'
 seeds = [0, 1]
 pairs = [('resnet20', 'resnet8')]
-methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat'}
+methods = 'registered'   # every registered method with a config for the pair

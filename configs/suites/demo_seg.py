@@ -8,4 +8,4 @@ config_dir = '../demo/seg'
 metric = 'mIoU'
 seeds = [0, 1]
 pairs = [('deeplabv3p_r34', 'deeplabv3p_r18', 'deeplabv3p_r34_r18')]
-methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat'}
+methods = 'registered'   # every registered method with a config for the pair

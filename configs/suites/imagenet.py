@@ -7,5 +7,5 @@ config_dir = '../cls'
 metric = 'accuracy/top1'
 seeds = [0]
 pairs = [('resnet34', 'resnet18'), ('resnet50', 'mobilenetv1')]
-methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat', 'DKD': 'dkd', 'DIST': 'dist'}
+methods = 'registered'   # every registered method with a config for the pair
 reference = 'reference_results.csv'

@@ -7,6 +7,7 @@ metric = 'mIoU'
 seeds = [0]
 pairs = [('deeplabv3p_r101', 'deeplabv3p_r18', 'deeplabv3p_r101_r18'),
          ('deeplabv3p_r101', 'deeplabv3p_mbv2', 'deeplabv3p_r101_mbv2')]
-methods = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat',
-           'TaT (official protocol)': 'tat_official', 'CWD': 'cwd', 'DKD': 'dkd', 'DIST': 'dist'}
+methods = 'registered'   # every registered method with a config for the pair
+exclude = ['FitNet']   # its config here only serves the overhead benchmark
+variants = {'TaT': {'TaT (official protocol)': 'tat_official'}}
 reference = 'reference_results.csv'

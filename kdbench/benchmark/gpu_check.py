@@ -41,7 +41,7 @@ import torch
 from mmengine.registry import DefaultScope
 from torch import nn
 
-import kdbench.distill  # noqa: F401  (fills DISTILL_METHODS)
+from kdbench.distill.table import registered_methods
 from kdbench.registry import DISTILL_METHODS
 
 from . import overhead
@@ -86,16 +86,12 @@ class Settings:
 
 def method_configs(task: str, names: Optional[Sequence[str]] = None
                    ) -> List[Tuple[str, str]]:
-    """``(registered name, config path)`` for every method in ``DISTILL_METHODS`` (or
-    those in ``names``): a method is one file (``kdbench/distill/cat_kd.py``) and its
-    shipped configs are named after that file
-    (``configs/cls/cat_kd_resnet32x4_resnet8x4_cifar100.py``); the file may not exist."""
-    found = []
-    for name in sorted(DISTILL_METHODS.module_dict):
-        if not names or name in names:
-            stem = DISTILL_METHODS.module_dict[name].__module__.rsplit('.', 1)[-1]
-            found.append((name, TASKS[task].config.format(method=stem)))
-    return found
+    """``(registered name, config path)`` for every registered method (or those in
+    ``names``), in the method table's order: its shipped config is named after its
+    ``config_prefix`` (``configs/cls/cat_kd_resnet32x4_resnet8x4_cifar100.py``); the file
+    may not exist."""
+    return [(e.name, TASKS[task].config.format(method=e.config_prefix))
+            for e in registered_methods() if not names or e.name in names]
 
 
 def has_config(config: str) -> bool:

@@ -37,13 +37,26 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
 from kdbench.apis.config import load_config
+from kdbench.distill.table import method_by_prefix, registered_methods
 from kdbench.registry import MODELS
 from kdbench.utils.amp import enable_amp
 
 from .measure import peak_extra_bytes, timed
 
 PHASES = ('teacher', 'student', 'distill')
-METHODS = ('kd', 'at', 'cat_kd', 'tat', 'dkd', 'dist', 'cwd', 'fitnet')
+
+
+def methods() -> Tuple[str, ...]:
+    """The config prefixes of every registered method (the method table's order)."""
+    return tuple(e.config_prefix for e in registered_methods())
+
+
+def ratio_target(task: str, method: str) -> Optional[float]:
+    """The ratio ``method`` (a config prefix) must reach on ``task`` (``None``: none), as
+    the method declares it (``overhead_target``)."""
+    return method_by_prefix(method).overhead_target(task)
+
+
 #: The repository holding ``configs/`` (task configs are looked up here when the working
 #: directory has none).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,28 +74,22 @@ class Task:
     """A teacher-student pair and the input shapes it is benchmarked at.
 
     Args:
-        config: config path pattern with ``{method}`` (a key of :data:`METHODS`).
+        config: config path pattern with ``{method}`` (a prefix of :func:`methods`).
         cpu, gpu, smoke: shapes on CPU, on a GPU, and in ``--smoke`` mode.
         dense: labels are ``[N, H, W]`` maps (segmentation) instead of ``[N]``.
-        targets: the ratio each method must reach on CPU (``None``: no target).
     """
     config: str
     cpu: Shape
     gpu: Shape
     smoke: Shape
     dense: bool
-    targets: Dict[str, Optional[float]]
 
 
 TASKS: Dict[str, Task] = {
     'cifar': Task('configs/cls/{method}_resnet32x4_resnet8x4_cifar100.py', cpu=Shape(64, 32),
-                  gpu=Shape(64, 32), smoke=Shape(4, 32), dense=False,
-                  targets=dict(kd=1.05, at=1.05, cat_kd=1.05, tat=None, dkd=1.05, dist=1.05,
-                               cwd=1.05, fitnet=1.05)),
+                  gpu=Shape(64, 32), smoke=Shape(4, 32), dense=False),
     'voc': Task('configs/seg/{method}_deeplabv3p_r101_r18_voc.py', cpu=Shape(2, 256),
-                gpu=Shape(8, 512), smoke=Shape(2, 128), dense=True,
-                targets=dict(kd=1.05, at=1.05, cat_kd=1.05, tat=1.15, dkd=1.05, dist=1.05,
-                             cwd=1.05, fitnet=1.05)),
+                gpu=Shape(8, 512), smoke=Shape(2, 128), dense=True),
 }
 
 #: Named sets of Distiller speed switches (``--variants``), keys of ``model.speed``
@@ -354,7 +361,7 @@ def run_case(task_name: str, method: str, variant: str, repeats: int, warmup: in
     device = device or _default_device()
     task = TASKS[task_name]
     shape = task_shape(task, smoke, device)
-    target = task.targets.get(method) if variant == 'default' else None
+    target = ratio_target(task_name, method) if variant == 'default' else None
     result = {field: None for field in FIELDS}
     result.update(task=task_name, method=method, variant=variant,
                   config=task.config.format(method=method), options=VARIANTS[variant],

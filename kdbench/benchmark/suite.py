@@ -7,7 +7,11 @@ A suite is a Python file (read with mmengine's Config)::
     metric = 'accuracy/top1'              # the metric reported (greater is better)
     seeds = [0, 1, 2, 3, 4]               # students are trained once per seed
     pairs = [('resnet32x4', 'resnet8x4'), ...]   # or (teacher, student, pair name)
-    methods = {'KD': 'kd', 'AT': 'at'}    # display name -> config prefix
+    methods = 'registered'                # the default: see below; or an explicit dict
+                                          # display name -> config prefix {'KD': 'kd'}
+    variants = {'TaT': {'TaT (official protocol)': 'tat_official'}}   # optional: extra
+                                          # runs placed after the named method's run
+    exclude = ['FitNet']                  # optional: registered methods left out
     names = dict(teacher='{teacher}_{dataset}.py', student='{student}_{dataset}.py',
                  method='{method}_{pair}_{dataset}.py')   # the defaults; pair defaults
                                                           # to '{teacher}_{student}'
@@ -16,6 +20,12 @@ A suite is a Python file (read with mmengine's Config)::
     released_teachers = dict(path='cifar_teachers/{name}_vanilla/ckpt_epoch_240.pth',
                              names=dict(resnet50='ResNet50'))   # optional: distil from these
                                           # files (name: the teacher's, or its entry in names)
+
+``methods = 'registered'`` runs, for each pair, every method of the method table
+(:func:`kdbench.distill.table.registered_methods`, in its order, under its
+``display_name``) that has a config for the pair (``{config_prefix}_{pair}_{dataset}.py``),
+so a new method joins every suite it has configs for. Explicit ``methods`` and ``variants``
+configs must exist for every pair.
 
 It expands to one teacher run per teacher (first seed only), one baseline run per student
 and one run per pair and method, whose ``model.teacher_ckpt`` is its teacher run's final
@@ -30,11 +40,12 @@ import os
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
 from kdbench.apis.config import load_config
+from kdbench.distill.table import registered_methods
 
 from . import results as R
 
@@ -60,6 +71,38 @@ class Run:
         return os.path.splitext(os.path.basename(self.config))[0]
 
 
+def suite_methods(spec: Config, path: str,
+                  config_of: Callable[[str], str]) -> List[Tuple[str, str]]:
+    """``(display name, config prefix)`` of the method runs of one pair, in order.
+
+    Args:
+        spec: the suite (``methods``, ``variants``, ``exclude``; see the module docstring).
+        path: the suite file (for messages).
+        config_of: a config prefix -> that method's config path for the pair.
+    """
+    chosen = spec.get('methods', 'registered')
+    if chosen != 'registered' and not isinstance(chosen, dict):
+        raise ValueError(f"Suite '{path}': methods must be 'registered' or a dict display "
+                         f'name -> config prefix, got {chosen!r}.')
+    table = {e.display_name: e.config_prefix for e in registered_methods()}
+    variants, exclude = dict(spec.get('variants', {})), list(spec.get('exclude', []))
+    unknown = [name for name in [*variants, *exclude] if name not in table]
+    if unknown:
+        raise KeyError(f"Suite '{path}': variants/exclude name {unknown}, which are not "
+                       f'registered methods; known: {list(table)}.')
+    if chosen == 'registered':
+        chosen = {shown: prefix for shown, prefix in table.items()
+                  if shown not in exclude and os.path.isfile(config_of(prefix))}
+    runs = []
+    for shown, prefix in chosen.items():
+        runs.append((shown, prefix))
+        runs.extend(variants.pop(shown, {}).items())
+    if variants:
+        raise KeyError(f"Suite '{path}': variants of {list(variants)}, which this suite does "
+                       'not run for every pair; add those methods or drop the variants.')
+    return runs
+
+
 class Suite:
     """A loaded suite file: its runs in dependency order and where they work."""
 
@@ -68,8 +111,7 @@ class Suite:
             raise FileNotFoundError(f"Suite file '{path}' not found.")
         self.path, self.work_dir = path, work_dir
         spec = Config.fromfile(path)
-        missing = [k for k in ('dataset', 'config_dir', 'metric', 'pairs', 'methods')
-                   if k not in spec]
+        missing = [k for k in ('dataset', 'config_dir', 'metric', 'pairs') if k not in spec]
         if missing:
             raise KeyError(f"Suite '{path}' lacks {missing}; see kdbench/benchmark/suite.py.")
         here = os.path.dirname(os.path.abspath(path))
@@ -99,7 +141,8 @@ class Suite:
                 students[student] = Run(f'baseline {student}', 'baseline',
                                         config('student', student=student), '', student,
                                         seeds=seeds)
-            for shown, prefix in spec.methods.items():
+            for shown, prefix in suite_methods(spec, path, lambda m: config(
+                    'method', method=m, pair=pair)):
                 methods.append(Run(f'{shown} {teacher} -> {student}', shown,
                                    config('method', method=prefix, pair=pair), teacher,
                                    student, teachers.get(teacher), seeds,

@@ -1,15 +1,22 @@
-"""Distillation: the Distiller, taps, and one file per registered method."""
-from .at import AT
+"""Distillation: the Distiller, taps, and one file per registered method.
+
+The methods are imported in the order they joined kdbench, which is the order of the
+method table (:func:`~kdbench.distill.table.registered_methods`: suites, benchmarks,
+tests); import a new method last.
+"""
 from .base import DistillMethod
-from .cat_kd import CATKD
-from .cwd import CWD
-from .dist import DIST
 from .distiller import Distiller
-from .dkd import DKD
-from .fitnet import FitNet
-from .kd import KD
 from .taps import TapPoint, Taps, resolve_taps
+from .kd import KD     # the methods, in table order (see above)
+from .at import AT
+from .cat_kd import CATKD
 from .tat import TaT
+from .cwd import CWD
+from .dkd import DKD
+from .dist import DIST
+from .fitnet import FitNet
+from .table import MethodEntry, method_by_prefix, registered_methods
 
 __all__ = ['AT', 'CATKD', 'CWD', 'DIST', 'DKD', 'DistillMethod', 'Distiller', 'FitNet', 'KD',
-           'TaT', 'TapPoint', 'Taps', 'resolve_taps']
+           'MethodEntry', 'TaT', 'TapPoint', 'Taps', 'method_by_prefix', 'registered_methods',
+           'resolve_taps']

@@ -117,6 +117,8 @@ class CATKD(DistillMethod):
     The two-tap form needs a bias-free student classifier (:meth:`check_student`).
     """
 
+    display_name = 'CAT-KD'
+
     def __init__(self, beta: float = 50.0, resolution: int = 2, normalize: bool = True,
                  binarize: bool = False, num_cams: Optional[int] = None, strategy: str = 'top',
                  taps: Sequence[str] = ('pre_pool', 'classifier')):

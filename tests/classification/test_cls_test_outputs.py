@@ -6,10 +6,10 @@ import pickle
 
 import pytest
 from PIL import Image
+from shared_setup import ROOT
 
 from kdbench.apis import add_sample_outputs, enable_tta, evaluate, load_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py')
 
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 from mmengine.config import Config
 from PIL import Image
+from shared_setup import ROOT
 
 import tasks.classification  # noqa: F401  (registers datasets and transforms)
 from kdbench.registry import DATASETS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATASET_CFGS = os.path.join(ROOT, 'configs', '_base_', 'datasets')
 
 

@@ -6,6 +6,7 @@ import re
 from collections import Counter
 
 from mmengine.registry import DefaultScope
+from shared_setup import ROOT
 
 import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.classification  # noqa: F401  (DigitsDataset, ClassSubsetDataset)
@@ -13,7 +14,6 @@ from kdbench.apis import load_config
 from kdbench.benchmark import Suite
 from kdbench.registry import DATASETS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITE = os.path.join(ROOT, 'configs', 'suites', 'demo_cls.py')
 
 

@@ -8,10 +8,10 @@ import sys
 import pytest
 import torchvision.datasets
 from test_datasets import N_CIFAR, _write_cifar
+from shared_setup import ROOT
 
 from tasks.classification.prepare import check_cifar100, download_cifar100, modified_files
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, 'tools', 'prepare_cifar100.py')
 
 

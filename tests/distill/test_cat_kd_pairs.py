@@ -4,8 +4,8 @@ import os
 
 import pytest
 import torch
+from shared_setup import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAIRS = sorted(glob.glob(os.path.join(ROOT, 'configs', 'cls', 'cat_kd_*.py')))
 
 

@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
+from shared_setup import ROOT
 
 from kdbench.distill.functional import (anchor_points, patch_group, tat_anchor_loss,
                                         tat_attention, tat_loss, tat_patch_group_loss)
@@ -371,7 +372,6 @@ def test_connectors_train_and_are_saved_with_the_distiller(tiny_classifier_cfg, 
 
 # ----------------------------------------------------------------------------- shipped configs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', 'cls', 'tat_*.py')))
 # tat_kd_resnet34_resnet18_imagenet.py inherits the plain ImageNet TaT config: building the
 # ImageNet pair once keeps this file fast (tests/test_configs.py builds both).

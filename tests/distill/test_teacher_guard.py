@@ -6,11 +6,10 @@ import os
 import pytest
 import torch
 from mmengine.runner import Runner
+from shared_setup import ROOT
 
 from kdbench.apis import load_config
 from kdbench.registry import MODELS
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+from shared_setup import ROOT
 
 import tasks.classification  # noqa: F401  (registers the classifier, networks, datasets)
 from kdbench.apis import load_config, task_model_cfg
@@ -18,7 +19,6 @@ from kdbench.explain.cams import colour_map, grid_size, tile_size
 from kdbench.registry import DATASETS, MODELS
 from kdbench.utils.checkpoint import load_task_weights
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEACHER_CFG = os.path.join(ROOT, 'configs/demo/resnet20_digits.py')
 STUDENT_CFG = os.path.join(ROOT, 'configs/demo/resnet8_digits.py')
 

@@ -7,11 +7,11 @@ import os
 import pytest
 import torch
 from PIL import Image
+from shared_setup import ROOT
 
 from kdbench.apis import load_config, task_model_cfg
 from kdbench.registry import MODELS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEACHER_CFG = os.path.join(ROOT, 'configs/demo/resnet20_digits.py')
 BASE_CFG = os.path.join(ROOT, 'configs/demo/resnet8_digits.py')
 KD_CFG = os.path.join(ROOT, 'configs/demo/kd_resnet20_resnet8_digits.py')

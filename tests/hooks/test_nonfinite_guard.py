@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from shared_setup import ROOT
 
 import kdbench.hooks.nonfinite as nonfinite
 from kdbench.apis import load_config
@@ -16,7 +17,6 @@ from kdbench.hooks import NonFiniteLossError, NonFiniteLossGuard, NonFiniteSkipO
 from kdbench.registry import DISTILL_METHODS
 from kdbench.utils.checkpoint import load_local_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, 'configs', 'demo', 'kd_resnet20_resnet8_digits.py')
 
 

@@ -3,12 +3,11 @@
 import os
 
 import pytest
+from shared_setup import ROOT
 
 from kdbench.apis import load_config, train
 from kdbench.hooks.resume_check import run_identity
 from tests.hooks.test_teacher_metric import _digits_cfg
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _cfg(config, work_dir, teacher_ckpt, **options):

@@ -4,12 +4,11 @@ import os
 
 import pytest
 import torch
+from shared_setup import ROOT
 
 import kdbench.hooks.teacher_metric as teacher_metric
 from kdbench.apis import load_config, train
 from kdbench.hooks.teacher_metric import TeacherMetricHook, read_cache
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _digits_cfg(config, work_dir, teacher_ckpt, cache_file):

@@ -12,12 +12,12 @@ import torchvision.datasets
 from PIL import Image
 from scipy.io import savemat
 from seg_data import palette_png
+from shared_setup import ROOT
 
 from kdbench.registry import DATASETS
 from tasks.segmentation import datasets as seg_datasets  # noqa: F401  (registers)
 from tasks.segmentation.prepare import download_voc_aug, prepare_voc_aug, train_aug_ids
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VOC_SPLITS = dict(train=['a', 'b'], val=['c', 'd'])
 SBD_SPLITS = dict(train=['a', 'c', 'e'], val=['f', 'g'])
 TRAIN_AUG = ['a', 'b', 'e', 'f', 'g']          # VOC train + SBD train/val - VOC val

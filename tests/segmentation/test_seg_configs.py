@@ -12,16 +12,18 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from seg_data import coco_maps, write_cocostuff, write_voc
+from shared_setup import ROOT, shrink_to_iterations
 
 import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.segmentation  # noqa: F401
 from kdbench.apis import evaluate, load_config, train
 from kdbench.apis.config import task_model_cfg
+from kdbench.benchmark import Suite
+from kdbench.distill import registered_methods
 from kdbench.registry import FUNCTIONS, METRICS, MODELS
 from kdbench.utils.checkpoint import load_local_checkpoint
 from tasks.segmentation.transforms import build_seg_pipeline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEG_DIR = os.path.join(ROOT, 'configs', 'seg')
 CONFIGS = sorted(glob.glob(os.path.join(SEG_DIR, '*.py')))
 IDS = [os.path.basename(p) for p in CONFIGS]
@@ -91,13 +93,13 @@ def _loader(cfg: Config, name: str, data_roots: dict) -> dict:
 
 
 def test_every_segmentation_config_is_found():
+    """Every run of the VOC and COCOStuff-10k suites (tests/test_method_table.py pins them)
+    is among the configs this file runs through."""
     assert len(CONFIGS) >= 38
     for dataset in ('voc', 'cocostuff10k'):
-        for method in ('', 'kd_', 'at_', 'cat_kd_', 'tat_', 'tat_official_', 'cwd_', 'dkd_',
-                       'dist_'):
-            for student in ('r18', 'mbv2'):
-                pair = f'r101_{student}' if method else student
-                assert f'{method}deeplabv3p_{pair}_{dataset}.py' in IDS
+        suite = Suite(os.path.join(ROOT, 'configs', 'suites', f'{dataset}.py'), 'unused')
+        assert len(suite.runs) == 19
+        assert {os.path.basename(r.config) for r in suite.runs} <= set(IDS)
 
 
 # Running data through DeepLabV3+ R101 + a student costs seconds per config: the default run
@@ -182,23 +184,18 @@ def _iter_cfg(config: str, work_dir, data_roots) -> Config:
     cfg.model = _model_cfg(cfg, work_dir)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[name] = _loader(cfg, name, data_roots)
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=2)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.log_processor = dict(by_epoch=False)
-    return cfg
+    return shrink_to_iterations(cfg)
 
 
-@pytest.mark.parametrize('config, losses', [
-    ('deeplabv3p_r18_voc.py', {'loss_seg'}),
-    ('kd_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_kd'}),
-    ('at_deeplabv3p_r101_mbv2_voc.py', {'loss_seg', 'loss_at'}),
-    ('cat_kd_deeplabv3p_r101_r18_cocostuff10k.py', {'loss_seg', 'loss_cat_kd'}),
-    ('tat_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_tat'}),
-    ('cwd_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_cwd'}),
-    ('dkd_deeplabv3p_r101_mbv2_cocostuff10k.py', {'loss_seg', 'loss_dkd'}),
-    ('dist_deeplabv3p_r101_r18_voc.py', {'loss_seg', 'loss_dist'}),
-])
+# The baseline and every registered method with a VOC R101 -> R18 config (other datasets
+# and students: test_config_builds_and_runs_its_data_through_model_and_metric).
+TWO_ITERATIONS = [('deeplabv3p_r18_voc.py', {'loss_seg'})] + [
+    (f'{e.config_prefix}_deeplabv3p_r101_r18_voc.py', {'loss_seg', f'loss_{e.config_prefix}'})
+    for e in registered_methods()
+    if f'{e.config_prefix}_deeplabv3p_r101_r18_voc.py' in IDS]
+
+
+@pytest.mark.parametrize('config, losses', TWO_ITERATIONS)
 def test_two_iterations_then_teacher_free_evaluation(tmp_path, data_roots, config, losses):
     cfg = _iter_cfg(config, tmp_path, data_roots)
     runner = train(cfg)

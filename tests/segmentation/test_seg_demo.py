@@ -14,6 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from sklearn.datasets import load_digits
+from shared_setup import ROOT, shrink_to_iterations
 
 import kdbench.distill  # noqa: F401  (registers the Distiller and methods)
 import tasks.classification  # noqa: F401  (DigitsDataset, for the shared split)
@@ -24,7 +25,6 @@ from kdbench.registry import DATASETS, FUNCTIONS, METRICS, MODELS
 from kdbench.utils.checkpoint import load_local_checkpoint
 from tasks.segmentation.datasets import DIGIT_SEG_CLASSES, digit_sources
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_SEG = os.path.join(ROOT, 'configs', 'demo', 'seg')
 SUITE = os.path.join(ROOT, 'configs', 'suites', 'demo_seg.py')
 CONFIGS = sorted(glob.glob(os.path.join(DEMO_SEG, '*.py')))
@@ -214,11 +214,7 @@ def _iter_cfg(config: str, work_dir, teacher: str):
     for name, n in (('train_dataloader', 8), ('val_dataloader', 4), ('test_dataloader', 4)):
         cfg[name].dataset.num_images = n
         cfg[name].batch_size = 4
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2, val_interval=2)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.log_processor = dict(by_epoch=False)
-    return cfg
+    return shrink_to_iterations(cfg)
 
 
 def test_tat_demo_two_iterations_then_teacher_free_evaluation(tmp_path):

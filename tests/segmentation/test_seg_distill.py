@@ -14,14 +14,13 @@ def _seg(encoder, **kwargs):
     return dict(type='DeepLabV3PlusSegmentor', encoder=encoder, num_classes=K, **kwargs)
 
 
-def _distiller(tmp_path, methods, teacher=None, student=None):
+def _distiller(teacher_ckpt, methods, teacher=None, student=None):
+    """A Distiller of two DeepLabV3+ models; ``teacher_ckpt``: the conftest fixture."""
     teacher = teacher or _seg('resnet18')
-    torch.manual_seed(1)
-    path = tmp_path / 'teacher.pth'
-    torch.save({'state_dict': MODELS.build(teacher).state_dict()}, path)
+    path = teacher_ckpt(teacher, seed=1)
     torch.manual_seed(0)
     return MODELS.build(dict(type='Distiller', student=student or _seg('mobilenet_v2'),
-                             teacher=teacher, teacher_ckpt=str(path), methods=methods))
+                             teacher=teacher, teacher_ckpt=path, methods=methods))
 
 
 def _batch(seed=0, size=(48, 64)):
@@ -38,11 +37,11 @@ def _taps(model, names, inputs):
     return taps.tensors()
 
 
-def test_dense_kd_at_catkd_values_match_their_functions(tmp_path):
+def test_dense_kd_at_catkd_values_match_their_functions(teacher_ckpt):
     methods = dict(kd=dict(type='KD', temperature=2.0, loss_weight=1.0, ignore_index=255),
                    at=dict(type='AT', loss_weight=10.0),
                    cat_kd=dict(type='CATKD', beta=5.0, resolution=4, taps=('logits',)))
-    model = _distiller(tmp_path, methods).train()
+    model = _distiller(teacher_ckpt, methods).train()
     inputs, samples = _batch()
     torch.manual_seed(5)
     losses = model(inputs, samples, mode='loss')
@@ -62,9 +61,9 @@ def test_dense_kd_at_catkd_values_match_their_functions(tmp_path):
     assert losses['loss_cat_kd'].item() == pytest.approx(expected_cat.item(), rel=1e-4)
 
 
-def test_dense_kd_ignores_pixels_labelled_255(tmp_path):
-    model = _distiller(tmp_path, dict(kd=dict(type='KD', temperature=1.0, loss_weight=1.0,
-                                              ignore_index=255))).eval()
+def test_dense_kd_ignores_pixels_labelled_255(teacher_ckpt):
+    model = _distiller(teacher_ckpt, dict(kd=dict(type='KD', temperature=1.0, loss_weight=1.0,
+                                                  ignore_index=255))).eval()
     inputs, samples = _batch()
     base = model(inputs, samples, mode='loss')['loss_kd']
     # The mean runs over the valid pixels only: ignoring more rows changes it, and a map
@@ -76,11 +75,11 @@ def test_dense_kd_ignores_pixels_labelled_255(tmp_path):
     assert model(inputs, nothing, mode='loss')['loss_kd'].item() == 0
 
 
-def test_gradients_reach_the_student_never_the_teacher(tmp_path):
+def test_gradients_reach_the_student_never_the_teacher(teacher_ckpt):
     methods = dict(kd=dict(type='KD', ignore_index=255),
                    at=dict(type='AT'),
                    cat_kd=dict(type='CATKD', taps=('logits',)))
-    model = _distiller(tmp_path, methods).train()
+    model = _distiller(teacher_ckpt, methods).train()
     inputs, samples = _batch(1)
     losses = model(inputs, samples, mode='loss')
     sum(v for k, v in losses.items() if k != 'loss_seg').backward()
@@ -89,8 +88,8 @@ def test_gradients_reach_the_student_never_the_teacher(tmp_path):
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
-def test_at_with_different_teacher_and_student_strides(tmp_path):
-    model = _distiller(tmp_path, dict(at=dict(type='AT')),
+def test_at_with_different_teacher_and_student_strides(teacher_ckpt):
+    model = _distiller(teacher_ckpt, dict(at=dict(type='AT')),
                        teacher=_seg('resnet18', output_stride=8)).train()
     assert model.teacher.tap_points['last_stage'].stride == 8
     assert model.student.tap_points['last_stage'].stride == 16
@@ -98,9 +97,9 @@ def test_at_with_different_teacher_and_student_strides(tmp_path):
     assert torch.isfinite(losses['loss_at']) and losses['loss_at'] > 0
 
 
-def test_class_count_mismatch_is_refused(tmp_path):
+def test_class_count_mismatch_is_refused(teacher_ckpt):
     teacher = dict(_seg('resnet18'), num_classes=K + 1)
     for methods in (dict(kd=dict(type='KD', ignore_index=255)),
                     dict(cat_kd=dict(type='CATKD', taps=('logits',)))):
         with pytest.raises(ValueError, match=f"{K} classes but the teacher(.s)? has {K + 1}"):
-            _distiller(tmp_path, methods, teacher=teacher)
+            _distiller(teacher_ckpt, methods, teacher=teacher)

@@ -4,31 +4,27 @@ sampler pads one)."""
 import os
 import sys
 
-import torch
 from seg_data import write_voc
 from test_seg_tools import _data_options
+from shared_setup import ROOT
 
 import tasks.segmentation  # noqa: F401
 from kdbench.apis import evaluate, load_config
-from kdbench.registry import MODELS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 from test_distributed import cli_options, last_json, run_script  # noqa: E402
 
 CONFIG = os.path.join(ROOT, 'configs', 'seg', 'kd_deeplabv3p_r101_r18_voc.py')
 
 
-def test_two_process_segmentation_distillation_and_exact_evaluation(tmp_path):
+def test_two_process_segmentation_distillation_and_exact_evaluation(tmp_path, teacher_ckpt):
     write_voc(tmp_path / 'voc', n=5)
-    torch.manual_seed(0)
-    teacher = MODELS.build(dict(type='DeepLabV3PlusSegmentor', encoder='resnet18',
+    teacher = teacher_ckpt(dict(type='DeepLabV3PlusSegmentor', encoder='resnet18',
                                 num_classes=21))
-    torch.save({'state_dict': teacher.state_dict()}, tmp_path / 'teacher.pth')
     data = _data_options(tmp_path / 'voc', 64)
     out = run_script('dist_train.sh', CONFIG, 2, '--work-dir', tmp_path / 'work',
                      '--cfg-options', 'model.teacher.encoder=resnet18',
-                     f'model.teacher_ckpt={tmp_path}/teacher.pth',
+                     f'model.teacher_ckpt={teacher}',
                      'model.student.encoder_ckpt=None', 'train_cfg.max_epochs=1',
                      'train_cfg.val_interval=1', 'default_hooks.logger.interval=1',
                      *data, port=29621)

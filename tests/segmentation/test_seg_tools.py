@@ -7,13 +7,10 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from seg_data import write_voc
+from shared_setup import ROOT
 
 import tasks.segmentation  # noqa: F401
-from kdbench.registry import MODELS
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _run(*args, cwd):
@@ -39,16 +36,14 @@ def _data_options(data_root, side):
     ('kd_deeplabv3p_r101_r18_voc.py', 64, 'loss_kd'),
     ('tat_deeplabv3p_r101_r18_voc.py', 128, 'loss_tat'),      # 8x8 anchors at stride 16
 ])
-def test_train_then_test_commands_on_a_voc_folder(tmp_path, config, side, loss):
+def test_train_then_test_commands_on_a_voc_folder(tmp_path, teacher_ckpt, config, side, loss):
     write_voc(tmp_path / 'voc', n=4)
-    torch.manual_seed(0)
-    teacher = MODELS.build(dict(type='DeepLabV3PlusSegmentor', encoder='resnet18',
+    teacher = teacher_ckpt(dict(type='DeepLabV3PlusSegmentor', encoder='resnet18',
                                 num_classes=21))
-    torch.save({'state_dict': teacher.state_dict()}, tmp_path / 'teacher.pth')
     work_dir = tmp_path / 'work'
     config = os.path.join('configs', 'seg', config)
     out = _run('tools/train.py', config, '--work-dir', str(work_dir), '--cfg-options',
-               'model.teacher.encoder=resnet18', f'model.teacher_ckpt={tmp_path}/teacher.pth',
+               'model.teacher.encoder=resnet18', f'model.teacher_ckpt={teacher}',
                'model.student.encoder_ckpt=None', 'train_cfg.max_epochs=1',
                'train_cfg.val_interval=1', 'default_hooks.logger.interval=1',
                *_data_options(tmp_path / 'voc', side), cwd=ROOT)

@@ -1,0 +1,61 @@
+"""The method table: every registered distillation method with what it declares about itself.
+
+Suites, the overhead benchmark, the GPU check and the tests read the methods from here
+instead of repeating their names, so a new method is its file, its import in
+``kdbench/distill/__init__.py``, its configs and its tests. A method declares (class
+attributes of :class:`~kdbench.distill.base.DistillMethod`, all optional):
+
+* ``display_name``: its name in tables (default: the registered name, ``CATKD`` -> set
+  ``'CAT-KD'``);
+* ``config_prefix``: the prefix of its config names ``{prefix}_{pair}_{dataset}.py``
+  (default: the stem of the file defining it, ``cat_kd.py`` -> ``'cat_kd'``);
+* ``overhead_target``: the overhead ratio it must reach in ``tools/bench_distill.py``, one
+  number, ``None`` (no target) or a dict by benchmark task (``dict(cifar=None, voc=1.15)``).
+
+The order is the registry's (registration order), i.e. the import order of
+``kdbench/distill/__init__.py``: the order methods joined kdbench, new ones last.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Type
+
+from kdbench.registry import DISTILL_METHODS
+
+from .base import DistillMethod
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One registered method: registered ``name`` (the config's ``type``), its class, and
+    its declared ``display_name`` and ``config_prefix``."""
+    name: str
+    cls: Type[DistillMethod]
+    display_name: str
+    config_prefix: str
+
+    def overhead_target(self, task: str) -> Optional[float]:
+        """The overhead ratio this method must reach on benchmark ``task`` (None: none)."""
+        target = self.cls.overhead_target
+        return target.get(task) if isinstance(target, dict) else target
+
+
+def registered_methods() -> List[MethodEntry]:
+    """Every method in ``DISTILL_METHODS``, in registration order (parametrise tests,
+    suites and benchmarks over this)."""
+    entries = []
+    for name, cls in DISTILL_METHODS.module_dict.items():
+        prefix = cls.__dict__.get('config_prefix') or cls.__module__.rsplit('.', 1)[-1]
+        entries.append(MethodEntry(name, cls, cls.__dict__.get('display_name') or name, prefix))
+    return entries
+
+
+def method_by_prefix(prefix: str) -> MethodEntry:
+    """The registered method whose configs are named ``{prefix}_*``; KeyError naming the
+    known prefixes otherwise."""
+    for entry in registered_methods():
+        if entry.config_prefix == prefix:
+            return entry
+    known = [e.config_prefix for e in registered_methods()]
+    raise KeyError(f"No registered distillation method has the config prefix '{prefix}'; "
+                   f'known: {known}.')

@@ -1,0 +1,22 @@
+"""Set-up shared by test files (importable from every test folder: pytest puts tests/ on
+``sys.path`` for ``tests/conftest.py``)."""
+import os
+from typing import Optional
+
+from mmengine.config import Config
+
+#: The repository root (configs/, tools/ and tests/ are under it).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def shrink_to_iterations(cfg: Config, max_iters: int = 2,
+                         checkpoint_interval: Optional[int] = None) -> Config:
+    """Make ``cfg`` train ``max_iters`` iterations then validate once: an iteration-based
+    loop without parameter schedulers, a checkpoint every ``checkpoint_interval``
+    iterations (default: after the last) and iteration-based logging. Returns ``cfg``."""
+    cfg.train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
+                                        interval=checkpoint_interval or max_iters)
+    cfg.log_processor = dict(by_epoch=False)
+    return cfg
