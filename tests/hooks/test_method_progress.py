@@ -4,12 +4,12 @@ import os
 
 import pytest
 import torch
+from shared_setup import ROOT
 
 from kdbench.apis import KDRunner, load_config, train
 from kdbench.distill.base import DistillMethod, TrainingProgress
 from kdbench.registry import DISTILL_METHODS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, 'configs', 'demo', 'kd_resnet20_resnet8_digits.py')
 SEEN = []
 
