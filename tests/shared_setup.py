@@ -1,7 +1,8 @@
 """Set-up shared by test files (importable from every test folder: pytest puts tests/ on
 ``sys.path`` for ``tests/conftest.py``)."""
+import contextlib
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
 from mmengine.config import Config
 
@@ -20,3 +21,15 @@ def shrink_to_iterations(cfg: Config, max_iters: int = 2,
                                         interval=checkpoint_interval or max_iters)
     cfg.log_processor = dict(by_epoch=False)
     return cfg
+
+
+@contextlib.contextmanager
+def registered_method(cls: type) -> Iterator[type]:
+    """Register a test-only distillation method for the duration of the block, so that the
+    method table the other tests read holds only kdbench's own methods."""
+    from kdbench.registry import DISTILL_METHODS
+    DISTILL_METHODS.register_module(module=cls)
+    try:
+        yield cls
+    finally:
+        DISTILL_METHODS.module_dict.pop(cls.__name__)

@@ -4,11 +4,10 @@ import os
 
 import pytest
 from mmengine.config import Config
-from shared_setup import ROOT
+from shared_setup import ROOT, registered_method
 
 from kdbench.benchmark import Suite, overhead
 from kdbench.distill import DistillMethod, method_by_prefix, registered_methods
-from kdbench.registry import DISTILL_METHODS
 
 SUITES = os.path.join(ROOT, 'configs', 'suites')
 
@@ -56,9 +55,8 @@ def toy_method():
     class Toy(DistillMethod):
         display_name, config_prefix, overhead_target = 'Toy-KD', 'toy_kd', dict(voc=1.5)
 
-    DISTILL_METHODS.register_module(module=Toy)
-    yield Toy
-    DISTILL_METHODS.module_dict.pop('Toy')
+    with registered_method(Toy):
+        yield Toy
 
 
 def test_a_new_method_is_found_everywhere_from_its_own_files(toy_method, tmp_path):

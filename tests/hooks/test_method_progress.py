@@ -4,7 +4,7 @@ import os
 
 import pytest
 import torch
-from shared_setup import ROOT
+from shared_setup import ROOT, registered_method
 
 from kdbench.apis import KDRunner, load_config, train
 from kdbench.distill.base import DistillMethod, TrainingProgress
@@ -14,7 +14,6 @@ CONFIG = os.path.join(ROOT, 'configs', 'demo', 'kd_resnet20_resnet8_digits.py')
 SEEN = []
 
 
-@DISTILL_METHODS.register_module(force=True)
 class ToyWarmup(DistillMethod):
     """A logit L2 term ramped by ``min(epoch / warmup, 1)`` (test only); records progress."""
 
@@ -28,6 +27,13 @@ class ToyWarmup(DistillMethod):
         loss = (student['logits'] - teacher['logits']).pow(2).mean()
         return {f'loss_{self.name}': factor * loss,
                 f'{self.name}_factor': torch.tensor(factor)}
+
+
+@pytest.fixture(autouse=True)
+def toy_warmup():
+    """ToyWarmup is registered while this file's tests run, and only then."""
+    with registered_method(ToyWarmup):
+        yield
 
 
 def _cfg(work_dir, teacher_ckpt, by_epoch=True, max_epochs=2):
