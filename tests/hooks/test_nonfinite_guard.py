@@ -8,19 +8,17 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from shared_setup import ROOT
+from shared_setup import ROOT, registered_method
 
 import kdbench.hooks.nonfinite as nonfinite
 from kdbench.apis import load_config
 from kdbench.distill.kd import KD
 from kdbench.hooks import NonFiniteLossError, NonFiniteLossGuard, NonFiniteSkipOptimWrapper
-from kdbench.registry import DISTILL_METHODS
 from kdbench.utils.checkpoint import load_local_checkpoint
 
 CONFIG = os.path.join(ROOT, 'configs', 'demo', 'kd_resnet20_resnet8_digits.py')
 
 
-@DISTILL_METHODS.register_module(force=True)
 class NaNAtCallsKD(KD):
     """KD whose loss is multiplied by NaN at the 1-based calls in ``nan_at`` (test only)."""
 
@@ -34,6 +32,13 @@ class NaNAtCallsKD(KD):
         if self.calls in self.nan_at:
             terms = {k: v * float('nan') for k, v in terms.items()}
         return terms
+
+
+@pytest.fixture(autouse=True)
+def nan_kd():
+    """NaNAtCallsKD is registered while this file's tests run, and only then."""
+    with registered_method(NaNAtCallsKD):
+        yield
 
 
 class Recorder(Hook):
