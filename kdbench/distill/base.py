@@ -87,6 +87,18 @@ class DistillMethod(nn.Module):
         """
         raise NotImplementedError
 
+    def require_one_tap(self, what: str = 'tap') -> None:
+        """Refuse a tap list that is not exactly one name (methods reading one tensor)."""
+        if len(self.taps) != 1:
+            raise ValueError(f'{type(self).__name__} reads exactly one {what}, '
+                             f'got taps={self.taps}.')
+
+    def positive(self, name: str, value: float) -> float:
+        """``value`` as a float, or a ``ValueError`` naming the argument if it is not > 0."""
+        if value <= 0:
+            raise ValueError(f'{type(self).__name__} {name} must be positive, got {value}.')
+        return float(value)
+
     def check_same_classes(self, student_points: Mapping[str, TapPoint],
                            teacher_points: Mapping[str, TapPoint]) -> None:
         """Raise unless every (logits) tap has as many channels, i.e. classes, in the

@@ -67,11 +67,8 @@ class CWD(DistillMethod):
     def __init__(self, temperature: float = 4.0, loss_weight: float = 3.0,
                  taps: Sequence[str] = ('logits',)):
         super().__init__(taps, loss_weight)
-        if len(self.taps) != 1:
-            raise ValueError(f'CWD reads exactly one tap, got taps={self.taps}.')
-        if temperature <= 0:
-            raise ValueError(f'CWD temperature must be positive, got {temperature}.')
-        self.temperature = float(temperature)
+        self.require_one_tap()
+        self.temperature = self.positive('temperature', temperature)
         self.connector: nn.Module = nn.Identity()
 
     def bind(self, student_points, teacher_points) -> None:

@@ -76,11 +76,9 @@ class DIST(DistillMethod):
     def __init__(self, beta: float = 1.0, gamma: float = 1.0, temperature: float = 1.0,
                  loss_weight: float = 2.0, taps: Sequence[str] = ('logits',)):
         super().__init__(taps, loss_weight)
-        if len(self.taps) != 1:
-            raise ValueError(f'DIST reads exactly one logits tap, got taps={self.taps}.')
-        if temperature <= 0:
-            raise ValueError(f'DIST temperature must be positive, got {temperature}.')
-        self.beta, self.gamma, self.temperature = float(beta), float(gamma), float(temperature)
+        self.require_one_tap('logits tap')
+        self.beta, self.gamma = float(beta), float(gamma)
+        self.temperature = self.positive('temperature', temperature)
 
     def bind(self, student_points, teacher_points) -> None:
         self.check_same_classes(student_points, teacher_points)

@@ -112,8 +112,7 @@ class DKD(DistillMethod):
                  warmup: float = 20, loss_weight: float = 1.0,
                  ignore_index: Optional[int] = None, taps: Sequence[str] = ('logits',)):
         super().__init__(taps, loss_weight)
-        if len(self.taps) != 1:
-            raise ValueError(f'DKD reads exactly one logits tap, got taps={self.taps}.')
+        self.require_one_tap('logits tap')
         if temperature <= 0 or warmup <= 0:
             raise ValueError('DKD temperature and warmup must be positive, got '
                              f'temperature={temperature}, warmup={warmup}.')

@@ -83,8 +83,7 @@ class FitNet(DistillMethod):
 
     def __init__(self, loss_weight: float = 100.0, taps: Sequence[str] = ('hint',)):
         super().__init__(taps, loss_weight)
-        if len(self.taps) != 1:
-            raise ValueError(f'FitNet reads exactly one tap, got taps={self.taps}.')
+        self.require_one_tap()
         self.regressor: Optional[ConvReg] = None
 
     def bind(self, student_points, teacher_points) -> None:

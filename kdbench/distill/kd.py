@@ -58,11 +58,8 @@ class KD(DistillMethod):
     def __init__(self, temperature: float = 4.0, loss_weight: float = 0.9,
                  ignore_index: Optional[int] = None, taps: Sequence[str] = ('logits',)):
         super().__init__(taps, loss_weight)
-        if len(self.taps) != 1:
-            raise ValueError(f'KD reads exactly one logits tap, got taps={self.taps}.')
-        if temperature <= 0:
-            raise ValueError(f'KD temperature must be positive, got {temperature}.')
-        self.temperature = float(temperature)
+        self.require_one_tap('logits tap')
+        self.temperature = self.positive('temperature', temperature)
         self.ignore_index = ignore_index
 
     def bind(self, student_points, teacher_points) -> None:
