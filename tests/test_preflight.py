@@ -65,3 +65,13 @@ def test_pretrained_network_weights_given_as_a_path_are_checked():
         missing_inputs(cfg)
     cfg.model.student.net.weights = 'IMAGENET1K_V1'           # a torchvision weights name
     assert not any('weights' in line for line in missing_inputs(cfg))
+
+
+def test_home_relative_checkpoints_are_found_as_the_loaders_find_them(tmp_path, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    (tmp_path / 'teacher.pth').write_bytes(b'')
+    cfg = load_config(os.path.join(ROOT, 'configs', 'demo', 'kd_resnet20_resnet8_digits.py'),
+                      {'model.teacher_ckpt': '~/teacher.pth'}, str(tmp_path / 'run'))
+    assert missing_inputs(cfg) == []
+    cfg.model.teacher_ckpt = '~/other.pth'
+    assert missing_inputs(cfg) == ['model.teacher_ckpt: file not found: ~/other.pth']

@@ -29,6 +29,11 @@ def _local(path) -> bool:
     return isinstance(path, str) and '://' not in path
 
 
+def _missing_file(path: str) -> bool:
+    """``path`` is not a file, with ``~`` expanded as the loaders expand it."""
+    return not os.path.isfile(os.path.expanduser(path))
+
+
 def _is_file_key(key: str, value) -> bool:
     """``*_ckpt`` keys, and ``weights`` of torchvision networks when it is a path rather
     than a weights name such as ``'IMAGENET1K_V1'``."""
@@ -81,11 +86,11 @@ def missing_inputs(cfg: Config, mode: str = 'train',
     if mode == 'train':     # evaluation loads the trained weights, never pre-training ones
         problems += [f'{key}: file not found: {path}'
                      for key, path in _checkpoint_keys(cfg.get('model'), 'model')
-                     if not os.path.isfile(path)]
-        if _local(cfg.get('load_from')) and not os.path.isfile(cfg.load_from) and \
+                     if _missing_file(path)]
+        if _local(cfg.get('load_from')) and _missing_file(cfg.load_from) and \
                 cfg.load_from != checkpoint:
             problems.append(f'load_from: file not found: {cfg.load_from}')
-    if _local(checkpoint) and not os.path.isfile(checkpoint):
+    if _local(checkpoint) and _missing_file(checkpoint):
         problems.append(f'{"CHECKPOINT" if mode == "test" else "--resume"}: file not '
                         f'found: {checkpoint}')
     seen = []
