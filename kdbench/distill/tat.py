@@ -27,7 +27,7 @@ Modes:
   ``theta=gamma='conv3x3_bn'``, ``loss_weight=0.2`` (with CE 0.1). Memory: written out,
   the attention is an ``(H*W)^2`` matrix per image (7x7 -> 49^2; a 129x129 map -> 16641^2 floats,
   1.1 GB fp32 per image); kdbench computes it with the memory-efficient kernel
-  (:func:`attention_tokens`), whose memory grows with ``H*W``, so global mode also runs
+  (:func:`attention_flat`), whose memory grows with ``H*W``, so global mode also runs
   on segmentation maps (``configs/seg/tat_global_*``); its time still grows with
   ``(H*W)^2``.
 * ``'hierarchical'`` (segmentation, Eq. 10):
@@ -86,8 +86,10 @@ from torch import Tensor, nn
 
 from kdbench.registry import DISTILL_METHODS
 
+from .attention import attention_flat, attention_tokens
 from .base import DistillMethod
 from .chunks import chunk_size, connector_chunks
+from .tat_tiles import ChannelsLastTiles, tiled_hierarchical_losses
 from .taps import TapPoint
 
 MODES = ('global', 'hierarchical')
@@ -122,7 +124,7 @@ def tat_attention(query: Tensor, key: Tensor, value: Tensor,
         efficient: ``True``: ``scaled_dot_product_attention`` (no ``(HqWq x HkWk)``
             matrix kept for the backward); ``False``: the explicit product; ``None``
             (default): the kernel where the matrix would be larger than the token copies
-            it needs (see :func:`attention_tokens`). Same values and gradients up to
+            it needs (see :func:`attention_flat`). Same values and gradients up to
             rounding.
 
     Returns:
@@ -132,8 +134,8 @@ def tat_attention(query: Tensor, key: Tensor, value: Tensor,
     """
     _check_attention_shapes(query, key, value)
     n, _, h, w = query.shape
-    out = attention_tokens(query, key, value, efficient)    # [N, HqWq, Cv]
-    return out.transpose(1, 2).reshape(n, value.shape[1], h, w)
+    out = attention_flat(query, key, value, efficient)      # [N, Cv, HqWq]
+    return out.reshape(n, value.shape[1], h, w)
 
 
 def _check_attention_shapes(query: Tensor, key: Tensor, value: Tensor) -> None:
@@ -145,68 +147,6 @@ def _check_attention_shapes(query: Tensor, key: Tensor, value: Tensor) -> None:
                          f'{tuple(key.shape)} and {tuple(value.shape)}.')
 
 
-class _Tokens(torch.autograd.Function):
-    """``[N, C, H, W]`` -> contiguous ``[N, H*W, C]`` tokens; the gradient goes back as a
-    contiguous ``[N, C, H, W]`` tensor.
-
-    ``scaled_dot_product_attention``'s CPU backward returns its input gradients laid out as
-    ``[L, N, C]``; viewed back as ``[N, C, H, W]`` at ``N = 1`` that is a "channels-last"
-    tensor with a batch stride of ``C``, and torch 2.14.1's CPU ``BatchNorm2d`` backward
-    returns wrong weight/bias gradients for it (relative error ~1). A contiguous gradient
-    is what a convolution + BatchNorm connector handles right at every batch size.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
-        ctx.shape = x.shape
-        return x.flatten(2).transpose(1, 2).contiguous()
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        n, c, h, w = ctx.shape
-        return grad.transpose(1, 2).contiguous().view(n, c, h, w)
-
-
-def attention_tokens(query: Tensor, key: Tensor, value: Tensor,
-                     efficient: Optional[bool] = None) -> Tensor:
-    """:func:`tat_attention` (shapes unchecked) in token layout ``[N, HqWq, Cv]``.
-
-    Runs in fp32 (fp64 inputs stay fp64) with autocast disabled: the logits ``q k^T`` sum
-    ``C`` products without scaling and overflow fp16 (a 256-channel map of unit features
-    already gives logits of ~256; fp16 and bf16 also round the softmax weights to 3 and 2
-    digits), so half-precision inputs are cast up rather than handed to a half-precision
-    kernel.
-
-    ``efficient=True`` (when ``Cv == C``) calls
-    ``torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)`` on contiguous
-    tokens. On CPU that selects the flash kernel for fp32 and fp64 (it needs a unit stride
-    in the channel dimension and equal ``C`` for query, key and value: otherwise the math
-    kernel, i.e. the explicit product, runs); on CUDA fp32 selects the memory-efficient
-    kernel (flash needs fp16/bf16, which the cast above rules out). Neither keeps the
-    ``HqWq x HkWk`` matrix: memory grows with the positions, not their square. Otherwise
-    (or ``efficient=False``) the explicit ``softmax(q k^T) v`` with batched matmuls.
-    ``efficient=None`` picks the kernel when the ``HqWq x HkWk`` matrix is larger than the
-    contiguous token copies of query, key and value it needs (``(HqWq + 2 HkWk) * C``
-    floats): e.g. a 128x128 map of 256 channels (2^28 vs 2^22 floats) but not a 33x33
-    map of 2048 channels or a 7x7 classification map, where the copies cost more.
-    """
-    dtype = torch.promote_types(query.dtype, torch.float32)
-    with torch.autocast(device_type=query.device.type, enabled=False):
-        query, key, value = (x.to(dtype) for x in (query, key, value))
-        positions_q, positions_k = query[0, 0].numel(), key[0, 0].numel()
-        if efficient is None:
-            efficient = positions_q * positions_k > (positions_q + 2 * positions_k) * \
-                query.shape[1]
-        if efficient and value.shape[1] == query.shape[1]:
-            return F.scaled_dot_product_attention(
-                _Tokens.apply(query), _Tokens.apply(key), _Tokens.apply(value), scale=1.0)
-        q = query.flatten(2).transpose(1, 2)                # [N, HqWq, C]
-        k = key.flatten(2)                                  # [N, C, HkWk]
-        v = value.flatten(2).transpose(1, 2)                # [N, HkWk, Cv]
-        attention = torch.softmax(torch.bmm(q, k), dim=-1)  # [N, HqWq, HkWk]
-        return torch.bmm(attention, v)                      # [N, HqWq, Cv]
-
-
 def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor,
              efficient: Optional[bool] = None) -> Tensor:
     """Mean squared error between :func:`tat_attention` ``(q, k, v)`` and ``target``.
@@ -214,7 +154,7 @@ def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor,
     Args:
         query, key, value: ``[N, C, H, W]`` (see :func:`tat_attention`).
         target: ``[N, C, H, W]``, the shape of the attention output (the teacher feature).
-        efficient: see :func:`attention_tokens`.
+        efficient: see :func:`attention_flat`.
 
     Returns:
         Scalar fp32 loss (fp64 for fp64 inputs; mean over all elements).
@@ -224,10 +164,8 @@ def tat_loss(query: Tensor, key: Tensor, value: Tensor, target: Tensor,
     if tuple(target.shape) != out_shape:
         raise ValueError(f'tat_loss: the attention output {out_shape} and the target '
                          f'{tuple(target.shape)} must have the same shape.')
-    # The squared error is compared in the attention's token layout (a transposed view of
-    # the target): the same elements and mean, without copying the output back to NCHW.
-    out = attention_tokens(query, key, value, efficient)   # [N, HW, C]
-    return F.mse_loss(out, target.to(out.dtype).flatten(2).transpose(1, 2))
+    out = attention_flat(query, key, value, efficient)     # [N, C, HW]
+    return F.mse_loss(out, target.to(out.dtype).flatten(2))
 
 
 def patch_group(x: Tensor, patches: Pair, groups: int) -> Tensor:
@@ -361,7 +299,7 @@ class TaT(DistillMethod):
         taps: one feature tap read from both models.
         efficient: the global and anchor attentions through the memory-efficient kernel
             (``True``), the explicit ``softmax(q k^T) v`` (``False``), or whichever
-            needs less memory (``None``, default; :func:`attention_tokens`). Same
+            needs less memory (``None``, default; :func:`attention_flat`). Same
             values; the choice is for comparisons, e.g. ``tools/bench_tat.py``.
 
     Connectors are built by :meth:`bind` from the taps' channels; their parameters are
@@ -457,8 +395,8 @@ class TaT(DistillMethod):
         feats_s, feats_t = feat_s.split(step), feat_t.split(step)
         shares = [x.shape[0] / feat_t.shape[0] for x in feats_t]
         if tiled:
-            feats_s = [split_patches(x, self.patches) for x in feats_s]
-            feats_t = [split_patches(x, self.patches) for x in feats_t]
+            feats_s = [ChannelsLastTiles.apply(x, self.patches) for x in feats_s]
+            feats_t = [ChannelsLastTiles.apply(x, self.patches) for x in feats_t]
         chunks = zip(connector_chunks(self.theta, feats_s), connector_chunks(self.phi, feats_t),
                      connector_chunks(self.gamma, feats_s), feats_t)
         loss_of = self._tiled_loss if tiled else self._chunk_loss
@@ -467,7 +405,7 @@ class TaT(DistillMethod):
 
     def _tiles_first(self, feat_s: Tensor, feat_t: Tensor, kernel: Tuple[int, int]) -> bool:
         """Whether the hierarchical losses can run on the maps cut into patches *before*
-        the connectors (:meth:`_tiled_loss`): per-position connectors (identity,
+        the connectors (:mod:`kdbench.distill.tat_tiles`): per-position connectors (identity,
         Conv1x1+BN: they commute with moving positions, and BatchNorm sees the same
         values), student and teacher maps of one size, no remainder rows/columns, and
         anchor cells inside the patches."""
@@ -480,24 +418,13 @@ class TaT(DistillMethod):
 
     def _tiled_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
                     kernel: Tuple[int, int]) -> Tensor:
-        """The hierarchical loss on embeddings and teacher map already cut into patches,
-        ``[B * n * m, C, h, w]`` each (:func:`split_patches` of ``B`` images).
-
-        Patch groups: a view (``[B * g, C * n * m / g, h, w]``). Anchors: each patch pooled
-        on its own (the anchor cells lie inside the patches), the ``B`` images' anchors as
-        ``[B, C, P, 1]`` maps of ``P`` positions in patch order. The attention and the
-        squared error do not depend on the order of the positions (the same for the four
-        maps), so both losses equal :func:`tat_patch_group_loss` and
-        :func:`tat_anchor_loss` on the uncut maps, one copy of each map fewer forward and
-        backward (the copies that dominated the CPU time of the batched loss)."""
-        tiles, channels, h, w = query.shape
-        batch = tiles // (self.patches[0] * self.patches[1])
-        folded = [x.reshape(batch * self.groups, -1, h, w) for x in (query, key, value, target)]
-        patch = tat_loss(*folded, efficient=False)
-        pooled = [anchor_points(x, kernel).reshape(batch, tiles // batch, channels, -1)
-                  .transpose(1, 2).reshape(batch, channels, -1, 1)
-                  for x in (query, key, value, target)]
-        return self.delta * patch + self.zeta * tat_loss(*pooled, efficient=self.efficient)
+        """The hierarchical loss on embeddings and teacher map already cut into
+        channels-last patches, ``[B * n * m, C, h, w]`` each (:class:`ChannelsLastTiles` of
+        ``B`` images; :func:`tiled_hierarchical_losses`)."""
+        images = query.shape[0] // (self.patches[0] * self.patches[1])
+        patch, anchor = tiled_hierarchical_losses(query, key, value, target, images,
+                                                  self.groups, kernel, self.efficient)
+        return self.delta * patch + self.zeta * anchor
 
     def _chunk_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
                     kernel: Optional[Tuple[int, int]] = None) -> Tensor:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from kdbench.distill import chunks as chunks_module
+from kdbench.distill import attention as attention_module
 from kdbench.distill.chunks import batch_norm_chunks, connector_chunks
 from kdbench.distill.functional import tat_anchor_loss, tat_loss, tat_patch_group_loss
 from kdbench.distill.taps import TapPoint
@@ -55,7 +56,8 @@ def test_efficient_attention_calls_the_fused_kernel_on_unit_stride_tokens(monkey
         calls.append(([t.stride(-1) for t in (q, k, v)], kwargs))
         return original(q, k, v, **kwargs)
     monkeypatch.setattr(F, 'scaled_dot_product_attention', spy)
-    # 4x4 positions, 2 channels: the 16x16 matrix is larger than the token copies (48x2).
+    # A threshold the tests' tiny maps cross: 4x4 positions give a 16x16 matrix (256 > 200).
+    monkeypatch.setattr(attention_module, 'KERNEL_MIN_ENTRIES', 200)
     q, k, v = (torch.randn(2, 2, 4, 4) for _ in range(3))
     tat_loss(q, k, v, torch.randn(2, 2, 4, 4))
     # The CPU flash kernel needs unit stride in the channel dim (else: the math kernel).
@@ -63,7 +65,7 @@ def test_efficient_attention_calls_the_fused_kernel_on_unit_stride_tokens(monkey
     calls.clear()
     tat_loss(q, k, v, torch.randn(2, 2, 4, 4), efficient=False)
     tat_patch_group_loss(q, k, v, torch.randn(2, 2, 4, 4), patches=(1, 1), groups=1)
-    wide = [torch.randn(2, 64, 3, 3) for _ in range(4)]     # 9x9 matrix < 27x64 copies
+    wide = [torch.randn(2, 64, 3, 3) for _ in range(4)]     # 9x9 matrix: 81 < 200 entries
     tat_loss(*wide)
     assert calls == []          # explicit on request, for patch groups and for small maps
     tat_loss(*wide, efficient=True)
