@@ -78,7 +78,7 @@ def logits(a: Tensor, b: Tensor) -> Tensor:
 
 def attention_flat(query: Tensor, key: Tensor, value: Tensor,
                    efficient: Optional[bool] = None) -> Tensor:
-    """:func:`~kdbench.distill.tat.tat_attention` (shapes unchecked) with flattened positions: ``[N, Cv, HqWq]``.
+    """``tat_attention`` (shapes unchecked) with flattened positions: ``[N, Cv, HqWq]``.
 
     Runs in fp32 (fp64 inputs stay fp64) with autocast disabled: the logits ``q k^T`` sum
     ``C`` products without scaling and overflow fp16 (a 256-channel map of unit features

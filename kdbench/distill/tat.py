@@ -80,16 +80,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kdbench.registry import DISTILL_METHODS
 
-from .attention import attention_flat, attention_tokens
+from .attention import attention_flat
 from .base import DistillMethod
 from .chunks import chunk_size, connector_chunks
-from .tat_tiles import ChannelsLastTiles, tiled_hierarchical_losses
+from .tat_tiles import GroupTiles, group_shape, tiled_hierarchical_losses
 from .taps import TapPoint
 
 MODES = ('global', 'hierarchical')
@@ -395,8 +394,8 @@ class TaT(DistillMethod):
         feats_s, feats_t = feat_s.split(step), feat_t.split(step)
         shares = [x.shape[0] / feat_t.shape[0] for x in feats_t]
         if tiled:
-            feats_s = [ChannelsLastTiles.apply(x, self.patches) for x in feats_s]
-            feats_t = [ChannelsLastTiles.apply(x, self.patches) for x in feats_t]
+            feats_s = [GroupTiles.apply(x, self.patches, self.groups) for x in feats_s]
+            feats_t = [GroupTiles.apply(x, self.patches, self.groups) for x in feats_t]
         chunks = zip(connector_chunks(self.theta, feats_s), connector_chunks(self.phi, feats_t),
                      connector_chunks(self.gamma, feats_s), feats_t)
         loss_of = self._tiled_loss if tiled else self._chunk_loss
@@ -414,16 +413,18 @@ class TaT(DistillMethod):
         return (all(kind in ('identity', 'conv1x1_bn') for kind in self.kinds.values())
                 and feat_s.shape[2:] == feat_t.shape[2:] and height % n == 0
                 and width % m == 0 and (height // n) % kernel[0] == 0
-                and (width // m) % kernel[1] == 0)
+                and (width // m) % kernel[1] == 0
+                and group_shape(self.patches, self.groups) is not None)
 
     def _tiled_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
                     kernel: Tuple[int, int]) -> Tensor:
         """The hierarchical loss on embeddings and teacher map already cut into
-        channels-last patches, ``[B * n * m, C, h, w]`` each (:class:`ChannelsLastTiles` of
-        ``B`` images; :func:`tiled_hierarchical_losses`)."""
-        images = query.shape[0] // (self.patches[0] * self.patches[1])
+        channels-last patch groups (:class:`GroupTiles` of ``B`` images;
+        :func:`tiled_hierarchical_losses`)."""
+        per_group = self.patches[0] * self.patches[1] // self.groups
+        images = query.shape[0] // self.groups
         patch, anchor = tiled_hierarchical_losses(query, key, value, target, images,
-                                                  self.groups, kernel, self.efficient)
+                                                  per_group, kernel, self.efficient)
         return self.delta * patch + self.zeta * anchor
 
     def _chunk_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,

@@ -22,88 +22,113 @@ differs, chosen for the CPU (``docs/tat.md``):
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .attention import _attention_precision, attention_tokens, logits
+from .attention import _attention_precision, attention_tokens
 
 
-class ChannelsLastTiles(torch.autograd.Function):
-    """``[N, C, H, W]`` -> its ``n x m`` patches of ``h x w = H/n x W/m`` as a channels-last
-    ``[N*n*m, C, h, w]`` tensor (raster order of the patches, image-major; ``H, W``
-    divisible by ``n, m``). The backward returns a contiguous ``[N, C, H, W]`` gradient.
+def group_shape(patches: Tuple[int, int], groups: int) -> Optional[Tuple[int, int]]:
+    """``(rows, columns)`` of patches in one group (``P = n*m / groups`` consecutive
+    patches in raster order): ``(1, P)`` when ``P`` divides ``m``, ``(P / m, m)`` when
+    ``m`` divides ``P``; ``None`` when the group is not such a rectangle."""
+    n, m = patches
+    per_group = n * m // groups
+    if m % per_group == 0:
+        return 1, per_group
+    if per_group % m == 0 and n % (per_group // m) == 0:
+        return per_group // m, m
+    return None
 
-    Both directions go through the token map ``[H*W, C]`` of each image: a 2-D transpose
-    (torch's blocked kernel) and a copy of contiguous ``w*C`` rows.
+
+class GroupTiles(torch.autograd.Function):
+    """``[N, C, H, W]`` -> the patch groups of TaT as a channels-last ``[N*g, C, h, w*P]``
+    tensor whose memory is ``[N, g, h, w, P, C]``: for each group (image-major, raster
+    order) and each position ``(y, x)`` of an ``h x w = H/n x W/m`` patch, the ``C``
+    channels of the group's ``P`` patches (``H, W`` divisible by ``n, m``;
+    :func:`group_shape` not ``None``). The backward returns a contiguous ``[N, C, H, W]``
+    gradient. Both directions go through each image's token map ``[H*W, C]``: a 2-D
+    transpose (torch's blocked kernel) and a copy of ``C``-channel rows.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, patches: Tuple[int, int]) -> Tensor:
+    def forward(ctx: Any, x: Tensor, patches: Tuple[int, int], groups: int) -> Tensor:
         batch, channels, height, width = x.shape
-        n, m = patches
-        h, w = height // n, width // m
-        ctx.shape, ctx.patches = x.shape, patches
-        tiles = x.new_empty(batch, n, m, h, w, channels)
-        for image, out in zip(x, tiles):
+        order, grouped = _token_layout(x.shape, patches, groups)
+        ctx.shape, ctx.order, ctx.grouped = x.shape, order, grouped
+        out = x.new_empty(batch, *(grouped[i] for i in order))
+        for image, target in zip(x, out):
             tokens = image.reshape(channels, height * width).t().contiguous()  # [H*W, C]
-            out.copy_(tokens.view(n, h, m, w * channels).transpose(1, 2)
-                      .view(n, m, h, w, channels))
-        return tiles.view(batch * n * m, h, w, channels).permute(0, 3, 1, 2)
+            target.copy_(tokens.view(grouped).permute(order))
+        g, h, w, p = _sizes(x.shape, patches, groups)
+        return out.view(batch * g, h, w * p, channels).permute(0, 3, 1, 2)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: Tensor):
         batch, channels, height, width = ctx.shape
-        n, m = ctx.patches
-        h, w = height // n, width // m
-        tiles = grad.permute(0, 2, 3, 1).reshape(batch, n, m, h, w * channels)
+        inverse = [ctx.order.index(i) for i in range(len(ctx.order))]
+        tiles = grad.permute(0, 2, 3, 1).reshape(batch, *(ctx.grouped[i] for i in ctx.order))
         out = grad.new_empty(ctx.shape)
         for image, target in zip(tiles, out):
-            tokens = image.transpose(1, 2).reshape(height * width, channels)   # [H*W, C]
+            tokens = image.permute(inverse).reshape(height * width, channels)
             target.view(channels, height * width).copy_(tokens.t())
-        return out, None
+        return out, None, None
 
 
-def tokens(tiles: Tensor) -> Tensor:
-    """Channels-last ``[T, C, h, w]`` -> ``[T, h*w, C]`` (a view)."""
-    return tiles.permute(0, 2, 3, 1).reshape(tiles.shape[0], -1, tiles.shape[1])
+def _sizes(shape: Sequence[int], patches: Tuple[int, int], groups: int
+           ) -> Tuple[int, int, int, int]:
+    """Groups per image, patch height and width, patches per group."""
+    n, m = patches
+    return groups, shape[2] // n, shape[3] // m, n * m // groups
+
+
+def _token_layout(shape: Sequence[int], patches: Tuple[int, int], groups: int
+                  ) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+    """The permutation from one image's token map ``[H, W, C]``, viewed as
+    ``[n_g, n_r, h, m_g, m_r, w, C]`` (patch rows split into rows of groups ``n_g`` and
+    rows within a group ``n_r``, columns likewise), to ``[n_g, m_g, h, w, n_r, m_r, C]``;
+    and that view's sizes."""
+    n, m = patches
+    rows, columns = group_shape(patches, groups)
+    _, h, w, _ = _sizes(shape, patches, groups)
+    grouped = (n // rows, rows, h, m // columns, columns, w, shape[1])
+    return (0, 3, 2, 5, 1, 4, 6), grouped
 
 
 def tiled_hierarchical_losses(query: Tensor, key: Tensor, value: Tensor, target: Tensor,
-                              images: int, groups: int, kernel: Tuple[int, int],
+                              images: int, patches_per_group: int, kernel: Tuple[int, int],
                               efficient: Optional[bool] = None) -> Tuple[Tensor, Tensor]:
-    """TaT's patch-group and anchor losses of ``images`` images from their channels-last
-    tiles (:class:`ChannelsLastTiles`).
+    """TaT's patch-group and anchor losses of ``images`` images from their
+    :class:`GroupTiles`.
 
     Args:
-        query, key, value, target: ``[images * n * m, C, h, w]`` channels-last tiles of
-            the embeddings and the teacher map.
+        query, key, value, target: ``[images * g, C, h, w * P]`` channels-last group tiles
+            of the embeddings and the teacher map (memory ``[images, g, h, w, P, C]``).
         images: the images ``B`` the tiles come from.
-        groups: patch groups per image (``P = n * m / groups`` consecutive tiles each).
-        kernel: anchor pooling kernel (inside a tile).
+        patches_per_group: ``P``.
+        kernel: anchor pooling kernel (inside a patch).
         efficient: the anchor attention's kernel choice (:func:`attention_tokens`).
 
     Returns:
-        ``(patch_group_loss, anchor_loss)``: fp32 scalars (fp64 for fp64), the means of
+        ``(patch_group_loss, anchor_loss)``: fp32 scalars (fp64 for fp64), equal to
         :func:`~kdbench.distill.tat.tat_patch_group_loss` and
-        :func:`~kdbench.distill.tat.tat_anchor_loss` over the same images.
+        :func:`~kdbench.distill.tat.tat_anchor_loss` on the uncut maps.
     """
+    tiles, channels, h, wide = query.shape
+    w, features = wide // patches_per_group, patches_per_group * channels
     with _attention_precision(query) as dtype:
-        maps = [x.to(dtype) for x in (query, key, value, target)]
-        q, k, v, t = (tokens(x) for x in maps)                         # [T, h*w, C]
-        tiles, positions, channels = q.shape
-        per_group = tiles // (images * groups)
-        scores = logits(q, k)                                           # [T, hw, hw]
-        if per_group > 1:
-            scores = scores.view(-1, per_group, positions, positions).sum(1)
-        attention = torch.softmax(scores, dim=-1).unsqueeze(1)          # [G, 1, hw, hw]
-        grouped = (-1, per_group, positions, channels)
-        out = torch.matmul(attention, v.view(grouped))                  # [G, P, hw, C]
-        patch = F.mse_loss(out, t.view(grouped))
-        pooled = [tokens(F.avg_pool2d(x, kernel)).reshape(images, -1, channels)
-                  for x in maps]                                        # [B, cells, C]
+        # [G, h, w, P*C]: a group's positions, each with its patches' channels.
+        maps = [x.to(dtype).permute(0, 2, 3, 1).reshape(tiles, h, w, features)
+                for x in (query, key, value, target)]
+        q, k, v, t = (x.view(tiles, h * w, features) for x in maps)
+        patch = F.mse_loss(attention_tokens(q, k, v, efficient=False), t)
+        # Anchors: each patch pooled (channels-last, its P*C features as channels); an
+        # image's cells as tokens of C channels.
+        pooled = [F.avg_pool2d(x.permute(0, 3, 1, 2), kernel).permute(0, 2, 3, 1)
+                  .reshape(images, -1, channels) for x in maps]       # [B, cells, C]
         anchor = F.mse_loss(attention_tokens(*pooled[:3], efficient), pooled[3])
     return patch, anchor

@@ -185,22 +185,28 @@ def _reference_loss(method, feat_s, feat_t):
         + method.zeta * tat_anchor_loss(q, k, v, feat_t, kernel, efficient=False))
 
 
-@pytest.mark.parametrize('size, kwargs', [
-    (16, dict(patches=(4, 4), groups=4, anchors=(4, 4))),       # patches cut first
-    (18, dict(patches=(4, 4), groups=4, anchors=(4, 4))),       # remainder: general path
-    (16, dict(patches=(2, 2), groups=2, anchors=(8, 8))),       # patches cut first
-    (16, dict(patches=(4, 4), groups=2, anchors=(4, 4), theta='conv3x3_bn')),   # general
+@pytest.mark.parametrize('size, kwargs, tiled', [
+    (16, dict(patches=(4, 4), groups=4, anchors=(4, 4)), True),        # groups of 1x4
+    (18, dict(patches=(4, 4), groups=4, anchors=(4, 4)), False),       # remainder rows
+    (16, dict(patches=(2, 2), groups=2, anchors=(8, 8)), True),        # groups of 1x2
+    (16, dict(patches=(4, 4), groups=2, anchors=(4, 4), theta='conv3x3_bn'), False),
+    (16, dict(patches=(4, 4), groups=8, anchors=(8, 8)), True),        # groups of 1x2
+    (16, dict(patches=(2, 2), groups=1, anchors=(4, 4)), True),        # groups of 2x2
+    (12, dict(patches=(3, 4), groups=4, anchors=(3, 4)), False),       # groups of 3
+    (16, dict(patches=(4, 4), groups=16, anchors=(4, 4), phi='identity'), True),
 ])
 @pytest.mark.parametrize('train', [True, False])
 @pytest.mark.parametrize('batch', [1, 3])
 def test_chunked_hierarchical_loss_equals_the_whole_batch_form(monkeypatch, size, kwargs,
-                                                               train, batch):
+                                                               tiled, train, batch):
     monkeypatch.setattr(chunks_module, 'CHUNK_BYTES', 1)       # one image per chunk
     torch.manual_seed(0)
     method = _hier(**kwargs).train(train)
     reference = copy.deepcopy(method)
     feat_s = torch.randn(batch, 6, size, size, dtype=torch.float64, requires_grad=True)
     feat_t = torch.randn(batch, 6, size, size, dtype=torch.float64)
+    kernel = method.anchor_kernel(size, size)
+    assert method._tiles_first(feat_s, feat_t, kernel) == tiled   # the path under test
     expected = _reference_loss(reference, feat_s, feat_t)
     expected.backward()
     ref_grads = [feat_s.grad.clone()] + [p.grad for p in reference.parameters()]
