@@ -15,7 +15,7 @@ SUITES = os.path.join(ROOT, 'configs', 'suites')
 # expansion must stay exactly these runs, in this order.
 CLS = {'KD': 'kd', 'AT': 'at', 'CAT-KD': 'cat_kd', 'TaT': 'tat'}
 VOC = {**CLS, 'TaT (official protocol)': 'tat_official', 'CWD': 'cwd', 'DKD': 'dkd',
-       'DIST': 'dist'}
+       'DIST': 'dist', 'FitNet': 'fitnet'}
 BEFORE = {'cifar100': {**CLS, 'DKD': 'dkd', 'DIST': 'dist', 'FitNet': 'fitnet'},
           'imagenet': {**CLS, 'DKD': 'dkd', 'DIST': 'dist'}, 'voc': VOC, 'cocostuff10k': VOC,
           'demo_cls': CLS, 'demo_seg': CLS}

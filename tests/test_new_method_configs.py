@@ -75,6 +75,8 @@ def test_segmentation_recipes(pair):
     assert dkd.ignore_index == 255
     dist = _method(os.path.join(SEG, f'dist_{pair}.py'), 'dist')
     assert (dist.temperature, dist.loss_weight) == (1.0, 1.0)
+    fitnet = _method(os.path.join(SEG, f'fitnet_{pair}.py'), 'fitnet')
+    assert (fitnet.type, fitnet.loss_weight, fitnet.taps) == ('FitNet', 100.0, ('last_stage',))
 
 
 def test_no_other_new_method_configs():
@@ -84,9 +86,9 @@ def test_no_other_new_method_configs():
                 for p in CIFAR_PAIRS}
     expected |= {f'{m}_{"_".join(p)}_imagenet.py' for m in ('dkd', 'dist')
                  for p in IMAGENET_DKD_BETA}
-    expected |= {f'{m}_{p}.py' for m in ('cwd', 'dkd', 'dist') for p in SEG_PAIRS}
-    # kdbench's settings for the other task, for the overhead benchmark.
-    expected |= {'cwd_resnet32x4_resnet8x4_cifar100.py', 'fitnet_deeplabv3p_r101_r18_voc.py'}
+    expected |= {f'{m}_{p}.py' for m in ('cwd', 'dkd', 'dist', 'fitnet') for p in SEG_PAIRS}
+    # kdbench's setting for the other task, for the overhead benchmark.
+    expected |= {'cwd_resnet32x4_resnet8x4_cifar100.py'}
     assert found == expected
 
 

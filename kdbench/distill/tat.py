@@ -67,14 +67,14 @@ Differences from the paper (kdbench follows the official code) and from the offi
 * kdbench additions: resizing the student embeddings when H, W differ, fp32 attention
   under autocast, checks with clear errors on shapes, groups, patches and anchors.
 
-Implementation (same values as the formulas above; ``docs/tat.md``): the global and
-anchor attentions use ``scaled_dot_product_attention`` where it saves memory (large
-maps; ``efficient`` forces either form); the patch-group attentions (small ``(h*w)^2``
-matrices) the explicit product. On CPU the hierarchical losses run per chunk of images
+Implementation (same values as the formulas above; ``docs/tat.md``): the attention is in
+``kdbench/distill/attention.py`` (``scaled_dot_product_attention`` where the matrix would
+be large, ``efficient`` forces either form; the explicit product with gradients kept in
+the maps' layout otherwise). On CPU the hierarchical losses run per chunk of images
 (``kdbench/distill/chunks.py``) with the connectors' BatchNorm statistics still over the
-whole batch; with per-position
-connectors and maps that the patches tile exactly, the maps are cut into patches before
-the connectors, so the patch groups are views.
+whole batch; with per-position connectors and maps that the patches tile exactly, the
+maps are cut into channels-last patch groups before the connectors
+(``kdbench/distill/tat_tiles.py``).
 """
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from kdbench.distill import chunks as chunks_module
 from kdbench.distill import attention as attention_module
 from kdbench.distill.chunks import batch_norm_chunks, connector_chunks
-from kdbench.distill.functional import tat_anchor_loss, tat_loss, tat_patch_group_loss
+from kdbench.distill.functional import (patch_group, tat_anchor_loss, tat_loss,
+                                        tat_patch_group_loss)
+from kdbench.distill.tat_tiles import GroupTiles
 from kdbench.distill.taps import TapPoint
 from kdbench.registry import DISTILL_METHODS
 
@@ -237,3 +239,19 @@ def test_chunked_hierarchical_loss_runs_under_bfloat16_autocast(monkeypatch):
                    for p in twin.parameters())
         losses.append(loss.item())
     assert losses[1] == pytest.approx(losses[0], rel=1e-2)
+
+
+@pytest.mark.parametrize('patches, groups', [((4, 4), 4), ((4, 4), 8), ((2, 2), 1),
+                                             ((4, 2), 2), ((2, 4), 8)])
+def test_group_tiles_hold_the_patch_groups_channels_last(patches, groups):
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    tiles = GroupTiles.apply(x, patches, groups)             # [N*g, C, h, w*P]
+    n, m = patches
+    per_group, h, w = n * m // groups, 8 // n, 8 // m
+    assert tiles.shape == (2 * groups, 3, h, w * per_group)
+    assert tiles.is_contiguous(memory_format=torch.channels_last)
+    # Its memory [N, g, h, w, P, C] is patch_group's [N, g, P*C, h, w] (channel p*C + c).
+    expected = patch_group(x, patches, groups).permute(0, 1, 3, 4, 2)
+    got = tiles.permute(0, 2, 3, 1).reshape(2, groups, h, w, per_group * 3)
+    assert torch.equal(got, expected)
+    assert torch.autograd.gradcheck(lambda t: GroupTiles.apply(t, patches, groups), (x,))
