@@ -8,10 +8,7 @@ set -euo pipefail
 NPROC=$1
 TOOL=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-VENV_PYTHON="$HERE/../.venv/bin/python"
-if [[ -z "${PYTHON:-}" ]]; then
-    if [[ -x "$VENV_PYTHON" ]]; then PYTHON=$VENV_PYTHON; else PYTHON=python; fi
-fi
+source "$HERE/interpreter.sh"
 exec "$PYTHON" -m torch.distributed.run --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
     --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-${PORT:-29500}}" \
     --nproc_per_node="$NPROC" "$HERE/$TOOL" "${@:3}" --launcher pytorch

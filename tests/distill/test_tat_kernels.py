@@ -255,3 +255,21 @@ def test_group_tiles_hold_the_patch_groups_channels_last(patches, groups):
     got = tiles.permute(0, 2, 3, 1).reshape(2, groups, h, w, per_group * 3)
     assert torch.equal(got, expected)
     assert torch.autograd.gradcheck(lambda t: GroupTiles.apply(t, patches, groups), (x,))
+
+
+@pytest.mark.parametrize('transposed', [False, True])
+def test_logits_gradients_keep_each_operands_layout(transposed):
+    """``a b^T`` with ``a`` a transposed view of an ``[N, C, L]`` map (the explicit
+    attention on NCHW maps): its gradient comes back in that layout, equal to bmm's."""
+    base = torch.randn(2, 5, 7, dtype=torch.float64, requires_grad=True)
+    a = base.transpose(1, 2) if transposed else base.detach().transpose(1, 2).contiguous() \
+        .requires_grad_()
+    b = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, 7, 3, dtype=torch.float64)
+    got_a, got_b = torch.autograd.grad(attention_module.logits(a, b), (a, b), grad)
+    want_a, want_b = torch.autograd.grad(torch.bmm(a, b.transpose(1, 2)), (a, b), grad)
+    torch.testing.assert_close(got_a, want_a)
+    torch.testing.assert_close(got_b, want_b)
+    assert got_a.stride() == a.stride() and got_b.stride() == b.stride()
+    if transposed:
+        assert want_a.stride() != a.stride()       # bmm's own backward: a transposing copy

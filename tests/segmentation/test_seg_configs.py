@@ -98,7 +98,7 @@ def test_every_segmentation_config_is_found():
     assert len(CONFIGS) >= 38
     for dataset in ('voc', 'cocostuff10k'):
         suite = Suite(os.path.join(ROOT, 'configs', 'suites', f'{dataset}.py'), 'unused')
-        assert len(suite.runs) == 19
+        assert len(suite.runs) == 21
         assert {os.path.basename(r.config) for r in suite.runs} <= set(IDS)
 
 
