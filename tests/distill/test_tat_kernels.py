@@ -243,8 +243,10 @@ def test_chunked_hierarchical_loss_runs_under_bfloat16_autocast(monkeypatch):
 
 @pytest.mark.parametrize('patches, groups', [((4, 4), 4), ((4, 4), 8), ((2, 2), 1),
                                              ((4, 2), 2), ((2, 4), 8)])
-def test_group_tiles_hold_the_patch_groups_channels_last(patches, groups):
-    x = torch.randn(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+def test_group_tiles_hold_the_patch_groups_channels_last(patches, groups, memory_format):
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64).contiguous(memory_format=memory_format)
+    x.requires_grad_()
     tiles = GroupTiles.apply(x, patches, groups)             # [N*g, C, h, w*P]
     n, m = patches
     per_group, h, w = n * m // groups, 8 // n, 8 // m
