@@ -71,15 +71,14 @@ def _stand_in(task: dict) -> dict:
     return dict(task, encoder=encoder, encoder_ckpt=None)
 
 
-def _model_cfg(cfg: Config, tmp_path) -> dict:
+def _model_cfg(cfg: Config, teacher_ckpt) -> dict:
+    """The config's model with stand-in networks; a Distiller's teacher gets random weights
+    (the ``teacher_ckpt`` fixture)."""
     model = cfg.model.to_dict()
     if model['type'] != 'Distiller':
         return _stand_in(model)
     model['student'], model['teacher'] = _stand_in(model['student']), _stand_in(model['teacher'])
-    torch.manual_seed(1)
-    path = tmp_path / 'teacher.pth'
-    torch.save({'state_dict': MODELS.build(model['teacher']).state_dict()}, path)
-    model['teacher_ckpt'] = str(path)
+    model['teacher_ckpt'] = teacher_ckpt(model['teacher'], seed=1)
     return model
 
 
@@ -125,11 +124,11 @@ def test_config_names_its_parts(path):
 
 
 @pytest.mark.parametrize('path', RUN_THROUGH, ids=IDS)
-def test_config_builds_and_runs_its_data_through_model_and_metric(path, tmp_path, data_roots):
+def test_config_builds_and_runs_its_data_through_model_and_metric(path, data_roots, teacher_ckpt):
     cfg = Config.fromfile(path)
     task = task_model_cfg(cfg.model)
     torch.manual_seed(0)
-    model = MODELS.build(_model_cfg(cfg, tmp_path))
+    model = MODELS.build(_model_cfg(cfg, teacher_ckpt))
     with DefaultScope.overwrite_default_scope('kdbench'):
         train_loader = Runner.build_dataloader(_loader(cfg, 'train_dataloader', data_roots))
         val_loader = Runner.build_dataloader(_loader(cfg, 'val_dataloader', data_roots))
@@ -177,11 +176,11 @@ def test_segmentation_recipe(path):
 
 # ------------------------------------------------------------------- Runner, end to end
 
-def _iter_cfg(config: str, work_dir, data_roots) -> Config:
+def _iter_cfg(config: str, work_dir, data_roots, teacher_ckpt) -> Config:
     """The config on the tiny data with stand-in models, 2 iterations, then validation."""
     cfg = load_config(os.path.join(SEG_DIR, config), dict(log_level='WARNING'), str(work_dir))
     os.makedirs(work_dir, exist_ok=True)
-    cfg.model = _model_cfg(cfg, work_dir)
+    cfg.model = _model_cfg(cfg, teacher_ckpt)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[name] = _loader(cfg, name, data_roots)
     return shrink_to_iterations(cfg)
@@ -196,8 +195,9 @@ TWO_ITERATIONS = [('deeplabv3p_r18_voc.py', {'loss_seg'})] + [
 
 
 @pytest.mark.parametrize('config, losses', TWO_ITERATIONS)
-def test_two_iterations_then_teacher_free_evaluation(tmp_path, data_roots, config, losses):
-    cfg = _iter_cfg(config, tmp_path, data_roots)
+def test_two_iterations_then_teacher_free_evaluation(tmp_path, data_roots, teacher_ckpt,
+                                                     config, losses):
+    cfg = _iter_cfg(config, tmp_path, data_roots, teacher_ckpt)
     runner = train(cfg)
     logged = {k[len('train/'):] for k in runner.message_hub.log_scalars if k.startswith('train/')}
     assert losses <= logged
@@ -206,16 +206,17 @@ def test_two_iterations_then_teacher_free_evaluation(tmp_path, data_roots, confi
     saved = load_local_checkpoint(checkpoint)['state_dict']
     assert not any(k.startswith('teacher.') for k in saved)
     # tools/test.py's path: the student alone, from the distillation config.
-    eval_cfg = _iter_cfg(config, tmp_path / 'eval', data_roots)
+    eval_cfg = _iter_cfg(config, tmp_path / 'eval', data_roots, teacher_ckpt)
     metrics = evaluate(eval_cfg, checkpoint)
     assert set(metrics) == {'mIoU', 'mAcc', 'aAcc'}
 
 
-def test_distillation_log_is_short(tmp_path, data_roots):
+def test_distillation_log_is_short(tmp_path, data_roots, teacher_ckpt):
     """A 3-iteration distillation log holds one line on the frozen teacher and one table of
     parameter groups, not a warning per teacher tensor and a line per trained tensor
     (issue 16, item 11)."""
-    cfg = _iter_cfg('tat_official_deeplabv3p_r101_r18_voc.py', tmp_path, data_roots)
+    cfg = _iter_cfg('tat_official_deeplabv3p_r101_r18_voc.py', tmp_path, data_roots,
+                    teacher_ckpt)
     cfg.log_level = 'INFO'
     cfg.train_cfg = dict(by_epoch=False, max_iters=3, val_interval=3)
     runner = train(cfg)

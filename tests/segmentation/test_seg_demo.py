@@ -149,14 +149,11 @@ def test_bad_arguments_are_named(kwargs, match):
 
 # ----------------------------------------------------------------------------- configs
 
-def _model_cfg(cfg, tmp_path) -> dict:
-    """The config's model; a Distiller gets a random teacher written to ``tmp_path``."""
+def _model_cfg(cfg, teacher_ckpt) -> dict:
+    """The config's model; a Distiller gets a random teacher (the ``teacher_ckpt`` fixture)."""
     model = cfg.model.to_dict()
     if model['type'] == 'Distiller':
-        torch.manual_seed(1)
-        path = os.path.join(str(tmp_path), 'teacher.pth')
-        torch.save({'state_dict': MODELS.build(model['teacher']).state_dict()}, path)
-        model['teacher_ckpt'] = path
+        model['teacher_ckpt'] = teacher_ckpt(model['teacher'], seed=1)
     return model
 
 
@@ -170,7 +167,7 @@ def test_every_demo_config_is_found():
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=IDS)
-def test_demo_config_builds_and_runs_its_data(path, tmp_path):
+def test_demo_config_builds_and_runs_its_data(path, teacher_ckpt):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'kdbench'
     assert cfg.custom_imports['imports'] == ['tasks.segmentation']
@@ -185,7 +182,7 @@ def test_demo_config_builds_and_runs_its_data(path, tmp_path):
         assert FUNCTIONS.get(cfg[name].collate_fn.type) is not None
 
     torch.manual_seed(0)
-    model = MODELS.build(_model_cfg(cfg, tmp_path))
+    model = MODELS.build(_model_cfg(cfg, teacher_ckpt))
     loaders = {}
     for name in ('train_dataloader', 'val_dataloader'):
         loader = cfg[name].to_dict()
@@ -217,10 +214,10 @@ def _iter_cfg(config: str, work_dir, teacher: str):
     return shrink_to_iterations(cfg)
 
 
-def test_tat_demo_two_iterations_then_teacher_free_evaluation(tmp_path):
+def test_tat_demo_two_iterations_then_teacher_free_evaluation(tmp_path, teacher_ckpt):
     config = 'tat_deeplabv3p_r34_r18_digitseg.py'
     os.makedirs(tmp_path / 'run')
-    teacher = _model_cfg(Config.fromfile(os.path.join(DEMO_SEG, config)), tmp_path / 'run')
+    teacher = _model_cfg(Config.fromfile(os.path.join(DEMO_SEG, config)), teacher_ckpt)
     runner = train(_iter_cfg(config, tmp_path / 'run', teacher['teacher_ckpt']))
     logged = {k[len('train/'):] for k in runner.message_hub.log_scalars if k.startswith('train/')}
     assert {'loss_seg', 'loss_tat'} <= logged
