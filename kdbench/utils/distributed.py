@@ -8,6 +8,7 @@ leaves ``device_ids`` out for CPU modules, so the same commands run on CPU proce
 """
 from __future__ import annotations
 
+import gc
 import os
 
 import torch
@@ -48,9 +49,13 @@ def finish_distributed() -> None:
     """Tear the process group down once a tool's work is done (all ranks).
 
     Left to interpreter exit, gloo's worker threads can be destroyed while joinable and
-    abort a rank after it finished ('terminate called without an active exception').
+    abort a rank after it finished ('terminate called without an active exception'). The
+    DDP wrapper's reducer holds the process group, and mmengine's runner sits in reference
+    cycles: collecting them first (the tool has dropped its runner) lets the group be
+    destroyed here, while the interpreter is fully alive.
     """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 
