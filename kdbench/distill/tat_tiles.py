@@ -1,21 +1,21 @@
-"""TaT's hierarchical loss on feature maps cut into channels-last patches (the fast path).
+"""TaT's hierarchical loss on feature maps cut into channels-last patch groups (the fast
+path).
 
 Used by :class:`kdbench.distill.tat.TaT` when the connectors act per position (identity or
-Conv1x1+BN) and the patches tile the map exactly with the anchor cells inside them. The
-values are those of :func:`~kdbench.distill.tat.tat_patch_group_loss` and
+Conv1x1+BN), the patches tile the map exactly, the anchor cells lie inside the patches and
+a group is a rectangle of patches (:func:`group_shape`). The values are those of
+:func:`~kdbench.distill.tat.tat_patch_group_loss` and
 :func:`~kdbench.distill.tat.tat_anchor_loss` on the uncut maps; only the memory layout
 differs, chosen for the CPU (``docs/tat.md``):
 
-* the student and teacher maps are cut into their ``n x m`` patches once, before the
-  connectors, and stored **channels-last** (``[B*n*m, C, h, w]`` whose memory is
-  ``[B, n, m, h, w, C]``): a 1x1 convolution and BatchNorm on channels-last tiles run
-  ~1.3x faster than on ``h x w = 8 x 8`` NCHW tiles (oneDNN reorders those), and the
-  conversion is a blocked 2-D transpose plus a copy of contiguous rows
-  (:class:`ChannelsLastTiles`), ~2x faster than one permuting copy;
-* each patch is a ``[h*w, C]`` token matrix. A patch group's attention logits are the sum
-  over its ``P`` patches of the patches' ``q_p k_p^T`` (the channels of a group are its
-  patches' channels), its output is ``softmax(.) v_p`` per patch, so no group is ever
-  copied together;
+* the student and teacher maps are cut into their patch groups once, before the
+  connectors, laid out ``[B, g, h, w, P, C]`` and seen by the connectors as a
+  channels-last ``[B*g, C, h, w*P]`` map (:class:`GroupTiles`): 1x1 convolutions and
+  BatchNorm on channels-last 8x8 patches run ~1.3x faster than on NCHW ones (oneDNN
+  reorders those), and the cut is a blocked 2-D transpose plus a copy of ``C``-channel
+  rows, ~2x faster than one permuting copy;
+* a group is then one contiguous ``[h*w, P*C]`` token matrix (its positions, each with its
+  patches' channels), so its attention is one product, as in the official code;
 * the anchors are each patch average-pooled (the cells lie inside the patches) and taken
   together as the image's ``[cells, C]`` tokens; attention and squared error do not depend
   on the order of the positions (the same for the four maps).
