@@ -110,8 +110,7 @@ def attention_flat(query: Tensor, key: Tensor, value: Tensor,
         if efficient is None:
             efficient = positions_q * positions_k > KERNEL_MIN_ENTRIES
         if efficient and value.shape[1] == query.shape[1]:
-            return attention_tokens(_Tokens.apply(query), _Tokens.apply(key),
-                                    _Tokens.apply(value), efficient=True).transpose(1, 2)
+            return _kernel(*(_Tokens.apply(x) for x in (query, key, value))).transpose(1, 2)
         q, k, v = query.flatten(2), key.flatten(2), value.flatten(2)   # [N, C(v), HW]
         scores = logits(k.transpose(1, 2), q.transpose(1, 2))          # [N, HkWk, HqWq]
         return torch.bmm(v, torch.softmax(scores, dim=1))              # [N, Cv, HqWq]
@@ -127,10 +126,15 @@ def attention_tokens(query: Tensor, key: Tensor, value: Tensor,
         if efficient is None:
             efficient = query.shape[1] * key.shape[1] > KERNEL_MIN_ENTRIES
         if efficient:
-            return F.scaled_dot_product_attention(
-                *(_ContiguousGrad.apply(x.contiguous()) for x in (query, key, value)),
-                scale=1.0)
+            return _kernel(*(_ContiguousGrad.apply(x.contiguous()) for x in (query, key, value)))
         return torch.bmm(torch.softmax(logits(query, key), dim=-1), value)
+
+
+def _kernel(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+    """``scaled_dot_product_attention`` without TaT's missing scaling, on contiguous
+    ``[N, L, C]`` tokens whose gradients the caller lays out (:class:`_Tokens`,
+    :class:`_ContiguousGrad`)."""
+    return F.scaled_dot_product_attention(query, key, value, scale=1.0)
 
 
 class _ContiguousGrad(torch.autograd.Function):

@@ -122,9 +122,9 @@ def tat_attention(query: Tensor, key: Tensor, value: Tensor,
         value: ``[N, Cv, Hk, Wk]`` (same positions as the key).
         efficient: ``True``: ``scaled_dot_product_attention`` (no ``(HqWq x HkWk)``
             matrix kept for the backward); ``False``: the explicit product; ``None``
-            (default): the kernel where the matrix would be larger than the token copies
-            it needs (see :func:`attention_flat`). Same values and gradients up to
-            rounding.
+            (default): the kernel where one image's matrix has more than
+            ``KERNEL_MIN_ENTRIES`` entries (see :func:`attention_flat`). Same values and
+            gradients up to rounding.
 
     Returns:
         ``[N, Cv, Hq, Wq]`` in fp32 (fp64 for fp64 inputs): each query position is the
@@ -297,8 +297,8 @@ class TaT(DistillMethod):
             ``kernel_size``; ``(32, 32)`` when neither is given).
         taps: one feature tap read from both models.
         efficient: the global and anchor attentions through the memory-efficient kernel
-            (``True``), the explicit ``softmax(q k^T) v`` (``False``), or whichever
-            needs less memory (``None``, default; :func:`attention_flat`). Same
+            (``True``), the explicit ``softmax(q k^T) v`` (``False``), or the kernel for
+            large matrices only (``None``, default; :func:`attention_flat`). Same
             values; the choice is for comparisons, e.g. ``tools/bench_tat.py``.
 
     Connectors are built by :meth:`bind` from the taps' channels; their parameters are
@@ -406,8 +406,9 @@ class TaT(DistillMethod):
         """Whether the hierarchical losses can run on the maps cut into patches *before*
         the connectors (:mod:`kdbench.distill.tat_tiles`): per-position connectors (identity,
         Conv1x1+BN: they commute with moving positions, and BatchNorm sees the same
-        values), student and teacher maps of one size, no remainder rows/columns, and
-        anchor cells inside the patches."""
+        values), student and teacher maps of one size, no remainder rows/columns, anchor
+        cells inside the patches and groups that are rectangles of patches
+        (:func:`group_shape`)."""
         n, m = self.patches
         height, width = feat_t.shape[2:]
         return (all(kind in ('identity', 'conv1x1_bn') for kind in self.kinds.values())
