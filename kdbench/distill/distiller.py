@@ -8,6 +8,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from kdbench.registry import DISTILL_METHODS, MODELS
+from kdbench.task import check_class_taps, task_of
 from kdbench.utils.checkpoint import load_task_weights
 from kdbench.utils.weights import resolve_weights
 
@@ -77,6 +78,9 @@ class Distiller(BaseModel):
             raise ValueError('The Distiller has no distillation method: set model.methods, '
                              "e.g. methods=dict(kd=dict(type='KD')).")
         names = sorted({tap for m in self.methods.values() for tap in m.taps})
+        #: The student's task (:class:`~kdbench.task.TaskSpec`); the teacher's must agree.
+        self.task = task_of(self.student, 'student')
+        check_class_taps(self.task, task_of(self.teacher, 'teacher'), self.methods)
         self._student_points = resolve_taps(self.student, names, 'student')
         self._teacher_points = resolve_taps(self.teacher, names, 'teacher')
         for method in self.methods.values():

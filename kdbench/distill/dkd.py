@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kdbench.registry import DISTILL_METHODS
+from kdbench.task import labels
 
 from .base import DistillMethod
 from .dense import check_logit_pair, labels_at, match_spatial_size, pixels_as_samples, valid_mean
@@ -135,6 +136,6 @@ class DKD(DistillMethod):
     def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
                 data_samples: Optional[Any] = None) -> Dict[str, Tensor]:
         tap = self.taps[0]
-        loss = dkd_loss(student[tap], teacher[tap], data_samples['label'], self.alpha,
+        loss = dkd_loss(student[tap], teacher[tap], labels(data_samples, 'DKD'), self.alpha,
                         self.beta, self.temperature, ignore_index=self.ignore_index)
         return {f'loss_{self.name}': self.loss_weight * self.warmup_factor() * loss}

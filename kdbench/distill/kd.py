@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kdbench.registry import DISTILL_METHODS
+from kdbench.task import labels
 
 from .base import DistillMethod
 from .dense import check_logit_pair, match_spatial_size, valid_mean
@@ -70,7 +71,7 @@ class KD(DistillMethod):
         tap = self.taps[0]
         target = None
         if self.ignore_index is not None:
-            target = data_samples['label']
+            target = labels(data_samples, 'KD')
         loss = kd_loss(student[tap], teacher[tap], self.temperature, self.ignore_index, target)
         return {f'loss_{self.name}': self.loss_weight * loss}
 

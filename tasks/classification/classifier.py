@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor
 
 from kdbench.registry import MODELS
+from kdbench.task import TaskModel, TaskSpec
 
 
 @MODELS.register_module()
-class ImageClassifier(BaseModel):
+class ImageClassifier(TaskModel):
     """A classification network trained with cross-entropy, in mmengine's three modes.
 
     Args:
@@ -41,6 +41,11 @@ class ImageClassifier(BaseModel):
     @property
     def num_classes(self) -> int:
         return self.tap_points['logits'].channels
+
+    @property
+    def task(self) -> TaskSpec:
+        """Per-image class labels ``[N]`` for ``num_classes`` classes."""
+        return TaskSpec('classification', dense=False, num_classes=self.num_classes)
 
     def forward(self, inputs: Tensor, data_samples: Optional[Dict[str, Tensor]] = None,
                 mode: str = 'tensor'):

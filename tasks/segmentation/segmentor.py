@@ -5,11 +5,11 @@ import re
 from typing import Dict, List, Optional
 
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from kdbench.distill.taps import TapPoint
 from kdbench.registry import MODELS
+from kdbench.task import TaskModel, TaskSpec
 from kdbench.utils.checkpoint import extract_state_dict, load_state_strictly
 from kdbench.utils.weights import load_named_weights
 
@@ -72,7 +72,7 @@ def load_encoder_weights(encoder: nn.Module, path: str) -> None:
 
 
 @MODELS.register_module()
-class DeepLabV3PlusSegmentor(BaseModel):
+class DeepLabV3PlusSegmentor(TaskModel):
     """DeepLabV3+ from segmentation-models-pytorch, trained with pixel cross-entropy.
 
     smp needs H and W divisible by 16: inputs are zero-padded at the bottom/right to the
@@ -110,6 +110,12 @@ class DeepLabV3PlusSegmentor(BaseModel):
         self.tap_points = {name: point.under('net') for name, point in
                            segmentation_taps(self.net, encoder, num_classes,
                                              output_stride).items()}
+
+    @property
+    def task(self) -> TaskSpec:
+        """Per-pixel class labels ``[N, H, W]``; ``ignore_index`` pixels are left out."""
+        return TaskSpec('segmentation', dense=True, num_classes=self.num_classes,
+                        ignore_index=self.ignore_index)
 
     def logits(self, inputs: Tensor) -> Tensor:
         """``[N, 3, H, W]`` -> ``[N, K, H, W]`` for any H, W (padded to a multiple of 16)."""
