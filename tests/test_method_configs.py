@@ -79,7 +79,7 @@ def test_segmentation_recipes(pair):
     assert (fitnet.type, fitnet.loss_weight, fitnet.taps) == ('FitNet', 100.0, ('last_stage',))
 
 
-def test_no_other_new_method_configs():
+def test_no_other_dkd_dist_cwd_fitnet_configs():
     found = {os.path.basename(p) for prefix in ('dkd', 'dist', 'fitnet', 'cwd')
              for p in glob.glob(os.path.join(ROOT, 'configs', '*', f'{prefix}_*.py'))}
     expected = {f'{m}_{"_".join(p)}_cifar100.py' for m in ('dkd', 'dist', 'fitnet')
