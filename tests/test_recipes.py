@@ -287,3 +287,5 @@ def test_meta_build_reads_no_weight_file(tmp_path):
     model, files = build_meta_model(cfg)
     assert set(files) == {'model.student.encoder_ckpt', 'model.teacher_ckpt'}
     assert all(p.device == torch.device('meta') for p in model.parameters())
+    with pytest.raises(RuntimeError, match='load_teacher=False'):   # a card, never a run
+        model.teacher_forward(torch.empty(1, 3, 64, 64, device='meta'))

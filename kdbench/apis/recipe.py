@@ -1,19 +1,17 @@
 """Recipe cards: what a config's run will do, read from the objects it builds.
 
 The model is built on PyTorch's ``meta`` device (shapes without memory or data) with the
-weight files it names left unread, then the optimizer (the config's constructor) and the
-learning-rate schedulers are built from it, so the card shows the parameter groups and the
-schedule the Runner would get. ``tools/recipe.py`` prints cards and writes the table of
-``docs/recipes.md``.
+weight files it names left unread (a Distiller with ``load_teacher=False``), then the
+optimizer (the config's constructor) and the learning-rate schedulers are built from it,
+so the card shows the parameter groups and the schedule the Runner would get.
+``tools/recipe.py`` prints cards and writes the table of ``docs/recipes.md``.
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
-from unittest import mock
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -21,7 +19,6 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
-from kdbench.distill import distiller as distiller_module
 from kdbench.distill.taps import Taps
 from kdbench.registry import DATASETS, MODELS, PARAM_SCHEDULERS
 from kdbench.utils.param_groups import frozen_summary, param_group_rows, param_group_table
@@ -51,21 +48,15 @@ def _without_weight_files(cfg: dict, found: Dict[str, str], where: str = 'model'
     return out
 
 
-@contextmanager
-def _no_teacher_file() -> Iterator[None]:
-    """Build a Distiller without reading ``teacher_ckpt`` (its weights do not change the
-    recipe)."""
-    with mock.patch.object(distiller_module, 'load_task_weights', lambda *a, **k: None):
-        yield
-
-
 def build_meta_model(cfg: Config) -> Tuple[torch.nn.Module, Dict[str, str]]:
     """The config's model on the ``meta`` device, and the weight files it names."""
     files: Dict[str, str] = {}
     model_cfg = _without_weight_files(_plain(cfg.model), files)
     if model_cfg.get('teacher_ckpt'):
         files['model.teacher_ckpt'] = model_cfg['teacher_ckpt']
-    with _no_teacher_file(), torch.device('meta'):
+    if 'student' in model_cfg:          # a Distiller: its teacher's weights change no recipe
+        model_cfg['load_teacher'] = False
+    with torch.device('meta'):
         model = MODELS.build(model_cfg)
     return model, files
 
@@ -167,8 +158,8 @@ def _tap_lines(model: torch.nn.Module, size: Optional[Tuple[int, int]]) -> List[
     shapes: Dict[Tuple[str, str], tuple] = {}
     if size is not None:
         x = torch.empty(1, 3, *size, device='meta')
-        for role, points in (('student', model._student_points),
-                             ('teacher', model._teacher_points)):
+        for role, points in (('student', model.student_points),
+                             ('teacher', model.teacher_points)):
             net = getattr(model, role)
             net.eval()
             with torch.no_grad(), Taps(net, points, check_inplace=False) as taps:
@@ -177,8 +168,8 @@ def _tap_lines(model: torch.nn.Module, size: Optional[Tuple[int, int]]) -> List[
     lines = []
     for name, method in model.methods.items():
         for tap in method.taps:
-            for role, points in (('student', model._student_points),
-                                 ('teacher', model._teacher_points)):
+            for role, points in (('student', model.student_points),
+                                 ('teacher', model.teacher_points)):
                 point = points[tap]
                 shape = shapes.get((role, tap))
                 lines.append(f'{name}: {tap} of the {role} = {point.module}'

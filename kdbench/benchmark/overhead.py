@@ -136,11 +136,11 @@ class Case:
         """(b) one plain training step of the student: its forward as the Distiller runs
         it (``student_forward``: compiled if the Distiller compiles it, with its taps, which
         a compiled graph must always see), task loss, backward, step."""
-        student, speed = self.distiller.student, self.distiller.speed
+        student = self.distiller.student
         with self.student_optim.optim_context(student):
             batch = student.data_preprocessor(self.data, True)
-            losses, _ = self.distiller.student_forward(speed.format_inputs(batch['inputs']),
-                                                       batch['data_samples'])
+            losses, _ = self.distiller.student_forward(
+                self.distiller.format_inputs(batch['inputs']), batch['data_samples'])
         loss, _ = student.parse_losses(losses)
         self.student_optim.update_params(loss)
 
@@ -151,7 +151,7 @@ class Case:
     def prepare(self) -> None:
         """Preprocess the batch once for the teacher-alone step."""
         batch = self.distiller.data_preprocessor(self.data, True)
-        self.inputs = self.distiller.speed.format_inputs(batch['inputs'])
+        self.inputs = self.distiller.format_inputs(batch['inputs'])
 
     def steps(self) -> Dict[str, Callable[[], None]]:
         return dict(teacher=self.teacher_step, student=self.student_step,

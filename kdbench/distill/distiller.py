@@ -1,7 +1,8 @@
 """The Distiller: a student trained with a frozen teacher and registered methods."""
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from types import MappingProxyType
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -13,8 +14,8 @@ from kdbench.utils.checkpoint import load_task_weights
 from kdbench.utils.weights import resolve_weights
 
 from .base import DistillMethod
-from .speed import SpeedOptions, reject_unknown_arguments
-from .taps import Taps, resolve_taps
+from .speed import SWITCHES, SpeedOptions, check_compiler
+from .taps import TapPoint, Taps, resolve_taps
 
 
 @MODELS.register_module()
@@ -44,23 +45,31 @@ class Distiller(BaseModel):
         speed: the speed switches, none of which changes the maths, as one dict, e.g.
             ``speed=dict(teacher_dtype='float16', channels_last=True,
             compile_student=True, teacher_mode='inference_mode')``; documented in
-            :class:`~kdbench.distill.speed.SpeedOptions`. The first loss step always runs
-            eagerly under ``no_grad`` to check the taps; the fast paths start after it.
+            :class:`~kdbench.distill.speed.SpeedOptions` (:attr:`speed`). The first loss
+            step always runs eagerly under ``no_grad`` to check the taps; the fast paths
+            (teacher mode, compiled student) start after it.
+        load_teacher: ``False`` builds without reading ``teacher_ckpt`` (the teacher keeps
+            its initial weights): for recipe cards, meta-device builds and shape checks;
+            never for training. Such a Distiller refuses :meth:`teacher_forward` (so every
+            loss step) and :meth:`teacher_predict`.
     """
 
     def __init__(self, student: dict, teacher: dict, teacher_ckpt: Optional[str],
                  methods: Mapping[str, Optional[dict]], student_loss_weight: float = 1.0,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None,
-                 speed: Optional[dict] = None, **unknown: Any):
-        reject_unknown_arguments('Distiller', unknown)
+                 speed: Optional[dict] = None, load_teacher: bool = True, **unknown: Any):
+        _reject_unknown_arguments(unknown)
         if data_preprocessor is None:
             data_preprocessor = student.get('data_preprocessor')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.student = MODELS.build(student)
         self.teacher = MODELS.build(teacher)
-        load_task_weights(self.teacher, teacher_ckpt, owner='teacher')
-        # The local file (a torchvision:// name or URL's hub-cache copy), for hooks to read.
-        self.teacher_ckpt = resolve_weights(teacher_ckpt, 'model.teacher_ckpt') or teacher_ckpt
+        self.teacher_ckpt = teacher_ckpt
+        self._teacher_loaded = bool(load_teacher)
+        if self._teacher_loaded:
+            load_task_weights(self.teacher, teacher_ckpt, owner='teacher')
+            # The local file (a torchvision:// name or URL's hub-cache copy), for hooks.
+            self.teacher_ckpt = resolve_weights(teacher_ckpt, 'model.teacher_ckpt') or teacher_ckpt
         self.teacher.requires_grad_(False)
         self.teacher.eval()
         self._register_state_dict_hook(_drop_teacher_keys)
@@ -88,13 +97,47 @@ class Distiller(BaseModel):
                         {t: self._teacher_points[t] for t in method.taps})
             method.check_student(self.student, {t: self._student_points[t] for t in method.taps})
         self.speed = SpeedOptions.from_config(speed)
-        self.speed.apply(self.student, self.teacher, self.methods)
+        self._compiled_student = self._apply_speed()
         # Cached once for the per-step guard (a few microseconds, no module traversal).
         self._teacher_params = tuple(self.teacher.parameters())
         self._teacher_modules = tuple(self.teacher.modules())
         # Set after the first loss step has checked the taps eagerly: the speed switches'
-        # fast steps (``SpeedOptions``) start then.
+        # fast steps start then.
         self._taps_checked = False
+
+    def _apply_speed(self) -> Optional[Callable]:
+        """Convert the built modules to :attr:`speed`'s dtype and memory format; the
+        student's compiled forward, or ``None`` when ``compile_student`` is off."""
+        if self.speed.teacher_dtype is not None:
+            self.teacher.to(self.speed.teacher_dtype)
+        if self.speed.channels_last:
+            for module in (self.student, self.teacher, self.methods):
+                module.to(memory_format=torch.channels_last)
+        if self.speed.compile_student is None:
+            return None
+        check_compiler(self.speed.compile_student)
+        return torch.compile(self.student.forward, **self.speed.compile_student)
+
+    def __getstate__(self) -> dict:
+        """Copies (``copy.deepcopy``, e.g. for an EMA model) and pickles run the student
+        eagerly: the compiled forward is bound to the original student."""
+        return dict(super().__getstate__(), _compiled_student=None)
+
+    @property
+    def student_points(self) -> Mapping[str, TapPoint]:
+        """The student's tap points the methods read, by logical name (read-only)."""
+        return MappingProxyType(self._student_points)
+
+    @property
+    def teacher_points(self) -> Mapping[str, TapPoint]:
+        """The teacher's tap points the methods read, by logical name (read-only)."""
+        return MappingProxyType(self._teacher_points)
+
+    @property
+    def student_compiled(self) -> bool:
+        """Whether fast steps run the student's forward through ``torch.compile`` (off
+        in copies of a compiling Distiller, see :meth:`__getstate__`)."""
+        return self._compiled_student is not None
 
     def init_weights(self) -> None:
         """Initialise the student (and its own init_cfg); never the loaded teacher."""
@@ -111,40 +154,66 @@ class Distiller(BaseModel):
                 mode: str = 'tensor') -> Union[Dict[str, Tensor], Any]:
         if mode == 'loss':
             return self.loss(inputs, data_samples)
-        return self.student(self.speed.format_inputs(inputs), data_samples, mode=mode)
+        return self.student(self.format_inputs(inputs), data_samples, mode=mode)
+
+    def format_inputs(self, inputs: Tensor) -> Tensor:
+        """``inputs`` in the networks' memory format: a 4-D image batch ``[N, C, H, W]``
+        becomes channels_last when ``speed.channels_last`` is on; inputs of any other rank
+        (or with the switch off) are returned unchanged."""
+        if self.speed.channels_last and inputs.dim() == 4:
+            return inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
 
     def teacher_forward(self, inputs: Tensor) -> Dict[str, Tensor]:
-        """The frozen teacher's tapped tensors for ``inputs`` ``[N, 3, H, W]``.
+        """The frozen teacher's tapped tensors for ``inputs`` ``[N, 3, H, W]`` (already
+        through :meth:`format_inputs`).
 
-        Runs without autograd (``speed.teacher_mode``) in ``speed.teacher_dtype``; the
-        tensors come back as ordinary (non-inference) tensors in the inputs' floating
-        dtype, without history.
+        Runs without autograd (``speed.teacher_mode`` on fast steps, else ``no_grad``) in
+        ``speed.teacher_dtype``; the tensors come back as ordinary (non-inference) tensors
+        in the inputs' floating dtype, without history.
         """
-        context = self.speed.teacher_context(fast=self._taps_checked)
+        self._check_teacher_loaded()
+        inference = self._taps_checked and self.speed.teacher_mode == 'inference_mode'
+        context = torch.inference_mode() if inference else torch.no_grad()
         with context, Taps(self.teacher, self._teacher_points) as taps:
-            self.teacher(self.speed.teacher_inputs(inputs), mode='tensor')
-        return self.speed.teacher_outputs(taps.tensors(), inputs.dtype)
+            self.teacher(self._teacher_inputs(inputs), mode='tensor')
+        dtype = self.speed.teacher_dtype
+        outputs = {}
+        for name, tensor in taps.tensors().items():
+            if dtype is not None and tensor.dtype == dtype:
+                tensor = tensor.to(inputs.dtype)
+            outputs[name] = tensor.clone() if tensor.is_inference() else tensor
+        return outputs
+
+    def _teacher_inputs(self, inputs: Tensor) -> Tensor:
+        dtype = self.speed.teacher_dtype
+        return inputs if dtype is None else inputs.to(dtype)
 
     def teacher_predict(self, data: dict) -> Any:
         """The teacher's ``predict`` outputs for a raw data batch (as the student's
         ``val_step`` takes it): what :class:`~kdbench.hooks.TeacherMetricHook` evaluates."""
+        self._check_teacher_loaded()
         data = self.data_preprocessor(data, False)
-        inputs = self.speed.teacher_inputs(self.speed.format_inputs(data['inputs']))
+        inputs = self._teacher_inputs(self.format_inputs(data['inputs']))
         with torch.no_grad():
             return self.teacher(inputs, data['data_samples'], mode='predict')
 
     def student_forward(self, inputs: Tensor, data_samples: Any
                         ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
-        """The student's task losses and tapped tensors (with autograd) for one batch."""
-        forward, compiled = self.speed.student_forward(self.student, fast=self._taps_checked)
+        """The student's task losses and tapped tensors (with autograd) for one batch of
+        :meth:`format_inputs` inputs; compiled on fast steps when ``compile_student`` is on."""
+        compiled = self._taps_checked and self._compiled_student is not None
         with Taps(self.student, self._student_points, check_inplace=not compiled) as taps:
-            losses = self.speed.call_student(forward, compiled, inputs, data_samples)
+            if compiled:
+                losses = _run_compiled(self._compiled_student, inputs, data_samples)
+            else:
+                losses = self.student(inputs, data_samples, mode='loss')
         return losses, taps.tensors()
 
     def loss(self, inputs: Tensor, data_samples: Any) -> Dict[str, Tensor]:
         """Student task losses (scaled) plus every method's ``loss_*`` terms."""
         self.check_teacher_frozen()
-        inputs = self.speed.format_inputs(inputs)
+        inputs = self.format_inputs(inputs)
         teacher = self.teacher_forward(inputs)
         student_losses, student = self.student_forward(inputs, data_samples)
         self._taps_checked = True
@@ -183,6 +252,42 @@ class Distiller(BaseModel):
                 'after the Distiller was built, so it would get gradients. Call '
                 'distiller.teacher.requires_grad_(False); parameters meant to be trained '
                 'belong to the student or to a method.')
+
+    def _check_teacher_loaded(self) -> None:
+        if not self._teacher_loaded:
+            raise RuntimeError(
+                'This Distiller was built with load_teacher=False: its teacher was not read '
+                f'from teacher_ckpt ({self.teacher_ckpt!r}) and has random weights, so it can '
+                'neither train nor be evaluated (recipe cards and shape checks only). Remove '
+                'model.load_teacher=False from the config.')
+
+
+def _run_compiled(forward: Callable, inputs: Tensor, data_samples: Any) -> Dict[str, Tensor]:
+    """``forward(inputs, data_samples, mode='loss')`` of the compiled student; a compiler
+    failure raises a ``RuntimeError`` that says how to turn compilation off."""
+    try:
+        return forward(inputs, data_samples, mode='loss')
+    except Exception as error:
+        from torch._dynamo.exc import TorchDynamoException
+        if isinstance(error, TorchDynamoException):
+            raise RuntimeError(
+                'torch.compile of the student failed on this machine (see the error above); '
+                'set model.speed.compile_student=False, or choose another backend, e.g. '
+                "model.speed.compile_student=dict(backend='aot_eager').") from error
+        raise
+
+
+def _reject_unknown_arguments(arguments: Mapping[str, Any]) -> None:
+    """Raise a ``TypeError`` for arguments the Distiller does not take; a speed switch
+    given directly (the old flat form) names its key under ``model.speed``."""
+    moved = [name for name in arguments if name in SWITCHES]
+    if moved:
+        keys = ', '.join(f'model.speed.{name}' for name in moved)
+        example = ', '.join(f'{name}={arguments[name]!r}' for name in moved)
+        raise TypeError(f'Distiller got {moved}: the speed switches are one argument now; '
+                        f'set {keys} (speed=dict({example})), see kdbench/distill/speed.py.')
+    if arguments:
+        raise TypeError(f'Distiller got unexpected arguments {sorted(arguments)}.')
 
 
 def _drop_teacher_keys(module: nn.Module, state_dict: dict, prefix: str,

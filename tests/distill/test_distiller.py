@@ -172,6 +172,31 @@ def test_teacher_runs_only_in_loss_mode(make_distiller, batch):
     assert len(calls) == 1
 
 
+def test_tap_points_are_public_and_read_only(make_distiller):
+    distiller, _ = make_distiller()
+    taps = {'logits', 'last_stage'}                     # KD's and AT's
+    assert set(distiller.student_points) == set(distiller.teacher_points) == taps
+    assert distiller.student_points == {t: distiller.student.tap_points[t] for t in taps}
+    assert distiller.teacher_points == {t: distiller.teacher.tap_points[t] for t in taps}
+    with pytest.raises(TypeError):
+        distiller.student_points['logits'] = distiller.teacher_points['logits']
+
+
+def test_build_without_teacher_weights_refuses_to_train(make_distiller, batch, tmp_path):
+    never_read = str(tmp_path / 'not_written_yet.pth')
+    distiller, _ = make_distiller(ckpt=never_read, load_teacher=False)
+    assert distiller.teacher_ckpt == never_read and not distiller.teacher.training
+    assert set(distiller.teacher_points) == {'logits', 'last_stage'}
+    for step in (lambda: distiller(*batch, mode='loss'),
+                 lambda: distiller.teacher_forward(batch[0]),
+                 lambda: distiller.teacher_predict(dict(inputs=batch[0],
+                                                        data_samples=batch[1]))):
+        with pytest.raises(RuntimeError, match='load_teacher=False') as info:
+            step()
+        assert never_read in str(info.value)
+    assert distiller(batch[0], mode='tensor').shape == (4, 10)    # the student still runs
+
+
 # ----------------------------------------------------------------------------- checkpoints
 
 def test_state_dict_holds_the_student_not_the_teacher(make_distiller):

@@ -1,11 +1,10 @@
 """Distiller speed switches (``model.speed``) give the losses and gradients of the default
-configuration; SpeedOptions acts on the modules it is given."""
+configuration; the Distiller converts its modules and compiles its student as they say."""
 import copy
 
 import pytest
 import torch
 from mmengine.config import Config
-from torch import nn
 
 from kdbench.distill.speed import SpeedOptions
 from kdbench.registry import MODELS
@@ -99,10 +98,10 @@ def test_compiled_student_gives_the_default_losses(build, batch):
     compiled = build(compile_student=dict(backend='aot_eager'))
     expected = _steps(build(), batch, steps=3)
     _assert_same(expected, _steps(compiled, batch, steps=3), rtol=1e-4, atol=1e-5)
-    assert compiled.speed.compiled is not None
+    assert compiled.student_compiled
     assert list(compiled.state_dict()) == list(build().state_dict())  # keys unchanged
     copied = copy.deepcopy(compiled)           # e.g. an EMA model: runs eagerly
-    assert copied.speed.compiled is None
+    assert not copied.student_compiled
     torch.testing.assert_close(copied(*batch, mode='loss')['loss_kd'], expected[0][0]['loss_kd'])
 
 
@@ -155,20 +154,51 @@ def test_cfg_options_reach_the_speed_switches(model_cfg):
     assert all(p.dtype == torch.float32 for p in distiller.student.parameters())
 
 
-def test_apply_converts_the_modules_it_is_given():
-    student, teacher = nn.Conv2d(3, 4, 3), nn.Conv2d(3, 4, 3)
-    methods = nn.ModuleDict(dict(at=nn.Conv2d(4, 4, 3)))
-    SpeedOptions(teacher_dtype='bfloat16', channels_last=True).apply(student, teacher, methods)
-    assert teacher.weight.dtype == torch.bfloat16
-    assert student.weight.dtype == methods.at.weight.dtype == torch.float32
-    for conv in (student, teacher, methods.at):
-        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+def test_speed_converts_the_distillers_modules(build):
+    distiller = build(teacher_dtype='bfloat16', channels_last=True)
+    assert all(p.dtype == torch.bfloat16 for p in distiller.teacher.parameters())
+    assert all(p.dtype == torch.float32 for module in (distiller.student, distiller.methods)
+               for p in module.parameters())
+    weights = [p for p in distiller.parameters() if p.dim() == 4]
+    assert any(p is q for p in weights for q in distiller.methods.parameters())  # TaT's convs
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
 
 
-def test_compiled_student_forward_only_on_fast_steps():
-    student = nn.Linear(2, 2)
-    speed = SpeedOptions(compile_student=dict(backend='aot_eager'))
-    speed.apply(student, nn.Linear(2, 2), nn.ModuleDict())
-    assert speed.student_forward(student, fast=False) == (student, False)
-    assert speed.student_forward(student, fast=True) == (speed.compiled, True)
-    assert SpeedOptions().student_forward(student, fast=True) == (student, False)
+def test_format_inputs_makes_only_image_batches_channels_last(build, batch):
+    images = batch[0]
+    assert build().format_inputs(images) is images
+    distiller = build(channels_last=True)
+    assert distiller.format_inputs(images).is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(distiller.format_inputs(images), images, rtol=0, atol=0)
+    sequence = torch.randn(4, 5, 6)                 # other ranks pass unchanged
+    assert distiller.format_inputs(sequence) is sequence
+
+
+def test_compiled_student_forward_only_on_fast_steps(build, batch, monkeypatch):
+    calls = []
+
+    def recording_compile(forward, **options):
+        def compiled(*args, **kwargs):
+            calls.append(options)
+            return forward(*args, **kwargs)
+        return compiled
+    monkeypatch.setattr(torch, 'compile', recording_compile)
+    distiller = build(compile_student=dict(backend='aot_eager'))
+    _steps(distiller, batch, steps=1)
+    assert calls == []                                 # the first step runs eagerly
+    _steps(distiller, batch, steps=2)
+    assert calls == [dict(backend='aot_eager')] * 2
+    default = build()
+    _steps(default, batch, steps=2)
+    assert not default.student_compiled and len(calls) == 2
+
+
+def test_options_from_config():
+    assert SpeedOptions.from_config(None) == SpeedOptions()
+    options = SpeedOptions.from_config(dict(teacher_dtype='float16', compile_student=True,
+                                            channels_last=1))
+    assert options == SpeedOptions(teacher_dtype=torch.float16, channels_last=True,
+                                   compile_student={})
+    assert SpeedOptions.from_config(dict(compile_student=False)).compile_student is None
+    with pytest.raises(ValueError, match="teacher_dtype must be None or one of .* got 'float64'"):
+        SpeedOptions(teacher_dtype=torch.float64)
