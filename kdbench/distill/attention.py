@@ -19,34 +19,12 @@ from torch import Tensor
 KERNEL_MIN_ENTRIES = 2 ** 22
 
 
-class _Tokens(torch.autograd.Function):
-    """``[N, C, H, W]`` -> contiguous ``[N, H*W, C]`` tokens; the gradient goes back as a
-    contiguous ``[N, C, H, W]`` tensor.
-
-    ``scaled_dot_product_attention``'s CPU backward returns its input gradients laid out as
-    ``[L, N, C]``; viewed back as ``[N, C, H, W]`` at ``N = 1`` that is a "channels-last"
-    tensor with a batch stride of ``C``, and torch 2.14.1's CPU ``BatchNorm2d`` backward
-    returns wrong weight/bias gradients for it (relative error ~1). A contiguous gradient
-    is what a convolution + BatchNorm connector handles right at every batch size.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
-        ctx.shape = x.shape
-        return x.flatten(2).transpose(1, 2).contiguous()
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        n, c, h, w = ctx.shape
-        return grad.transpose(1, 2).contiguous().view(n, c, h, w)
-
-
 class _Logits(torch.autograd.Function):
-    """``a b^T``: ``[N, La, C]`` x ``[N, Lb, C]`` -> ``[N, La, Lb]``, each gradient computed
-    in its operand's memory layout. ``bmm``'s own backward returns the gradient of a
-    transposed view (e.g. the ``[N, L, C]`` view of an ``[N, C, H, W]`` map) transposed,
-    which the connectors behind it then copy back: the largest copies of the patch-group
-    loss on CPU. First-order gradients only."""
+    """``apply(a [N, La, C], b [N, Lb, C])`` -> ``a b^T`` ``[N, La, Lb]`` (``torch.bmm``),
+    each input gradient equal to ``bmm``'s and laid out as its operand: contiguous, or a
+    transposed view of a contiguous tensor when the operand is one (``bmm``'s own backward
+    returns such a gradient transposed, which costs a copy downstream). First-order
+    gradients only."""
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
@@ -80,37 +58,27 @@ def attention_flat(query: Tensor, key: Tensor, value: Tensor,
                    efficient: Optional[bool] = None) -> Tensor:
     """``tat_attention`` (shapes unchecked) with flattened positions: ``[N, Cv, HqWq]``.
 
-    Runs in fp32 (fp64 inputs stay fp64) with autocast disabled: the logits ``q k^T`` sum
-    ``C`` products without scaling and overflow fp16 (a 256-channel map of unit features
-    already gives logits of ~256; fp16 and bf16 also round the softmax weights to 3 and 2
-    digits), so half-precision inputs are cast up rather than handed to a half-precision
-    kernel.
+    Runs in fp32 (fp64 inputs stay fp64) with autocast disabled (:func:`attention_precision`):
+    the logits ``q k^T`` sum ``C`` products without scaling, which overflow fp16, so
+    half-precision inputs are cast up.
 
-    ``efficient=True`` (when ``Cv == C``) calls
-    ``torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)`` on contiguous
-    tokens. On CPU that selects the flash kernel for fp32 and fp64 (it needs a unit stride
-    in the channel dimension and equal ``C`` for query, key and value: otherwise the math
-    kernel, i.e. the explicit product, runs); on CUDA fp32 selects the memory-efficient
-    kernel (flash needs fp16/bf16, which the cast above rules out). Neither keeps the
-    ``HqWq x HkWk`` matrix: memory grows with the positions, not their square. Otherwise
-    (or ``efficient=False``) the explicit product, computed channel-major as
-    ``v softmax(k^T q)`` on the ``[N, C, HW]`` views (softmax over the key dimension): every
-    operand and every gradient stays in the maps' own layout, where the token-major form
-    ``softmax(q k^T) v`` hands back transposed gradients that cost a copy of each map (the
-    largest copies of the patch-group loss on CPU).
-    ``efficient=None`` picks the kernel when one image's ``HqWq x HkWk`` matrix has more
-    than :data:`KERNEL_MIN_ENTRIES` entries (16 MiB in fp32; from a 46x46 map on): e.g. a
-    64x64 or 128x128 map, but not a 33x33 map, the 32x32 anchor maps or a 7x7
-    classification map, whose matrices are cheap to keep and where the explicit product
-    measured as fast or faster on CPU (``docs/tat.md``).
+    ``efficient=True`` (when ``Cv == C``): ``scaled_dot_product_attention(q, k, v,
+    scale=1.0)`` on contiguous ``[N, HW, C]`` tokens (memory grows with the positions, not
+    their square; the input gradients come back contiguous, :class:`_ContiguousGrad`).
+    Otherwise (or ``efficient=False``) the explicit product, computed channel-major as
+    ``v softmax(k^T q)`` on the ``[N, C, HW]`` views (softmax over the key dimension) with
+    the logits of :func:`logits`, so every gradient keeps its map's layout.
+    ``efficient=None`` takes the kernel when one image's ``HqWq x HkWk`` matrix has more
+    than :data:`KERNEL_MIN_ENTRIES` entries (from a 46x46 map on). Both forms give the same
+    values and gradients up to rounding (``docs/tat.md``).
     """
-    with _attention_precision(query) as dtype:
+    with attention_precision(query) as dtype:
         query, key, value = (x.to(dtype) for x in (query, key, value))
         positions_q, positions_k = query[0, 0].numel(), key[0, 0].numel()
         if efficient is None:
             efficient = positions_q * positions_k > KERNEL_MIN_ENTRIES
         if efficient and value.shape[1] == query.shape[1]:
-            return _kernel(*(_Tokens.apply(x) for x in (query, key, value))).transpose(1, 2)
+            return _kernel(*(_tokens(x) for x in (query, key, value))).transpose(1, 2)
         q, k, v = query.flatten(2), key.flatten(2), value.flatten(2)   # [N, C(v), HW]
         scores = logits(k.transpose(1, 2), q.transpose(1, 2))          # [N, HkWk, HqWq]
         return torch.bmm(v, torch.softmax(scores, dim=1))              # [N, Cv, HqWq]
@@ -121,7 +89,7 @@ def attention_tokens(query: Tensor, key: Tensor, value: Tensor,
     """The attention on token matrices: ``[N, Lq, C]``, ``[N, Lk, C]``, ``[N, Lk, C]`` ->
     ``[N, Lq, C]`` (fp32; fp64 stays fp64). ``efficient`` as in :func:`attention_flat`; the
     kernel's input gradients come back contiguous."""
-    with _attention_precision(query) as dtype:
+    with attention_precision(query) as dtype:
         query, key, value = (x.to(dtype) for x in (query, key, value))
         if efficient is None:
             efficient = query.shape[1] * key.shape[1] > KERNEL_MIN_ENTRIES
@@ -132,13 +100,21 @@ def attention_tokens(query: Tensor, key: Tensor, value: Tensor,
 
 def _kernel(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     """``scaled_dot_product_attention`` without TaT's missing scaling, on contiguous
-    ``[N, L, C]`` tokens whose gradients the caller lays out (:class:`_Tokens`,
-    :class:`_ContiguousGrad`)."""
+    ``[N, L, C]`` tokens whose gradients the caller lays out (:class:`_ContiguousGrad`)."""
     return F.scaled_dot_product_attention(query, key, value, scale=1.0)
 
 
+def _tokens(x: Tensor) -> Tensor:
+    """``[N, C, H, W]`` -> contiguous ``[N, H*W, C]`` tokens whose gradient goes back to
+    ``x`` as a contiguous ``[N, C, H, W]`` tensor (:class:`_ContiguousGrad`)."""
+    return _ContiguousGrad.apply(x).flatten(2).transpose(1, 2).contiguous()
+
+
 class _ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward makes the gradient contiguous (see :class:`_Tokens`)."""
+    """``apply(x)`` is ``x`` (a view); the backward returns the incoming gradient made
+    contiguous. Put in front of ``scaled_dot_product_attention``, whose CPU backward returns
+    strided gradients that a BatchNorm connector's backward must not receive
+    (``docs/tat.md``)."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
@@ -150,7 +126,8 @@ class _ContiguousGrad(torch.autograd.Function):
 
 
 @contextmanager
-def _attention_precision(x: Tensor) -> Iterator[torch.dtype]:
-    """Autocast off; yields the attention's dtype for ``x`` (fp32, or fp64 for fp64)."""
+def attention_precision(x: Tensor) -> Iterator[torch.dtype]:
+    """Context with autocast off for ``x``'s device; yields the dtype the attention runs in
+    for ``x``: fp32, or fp64 for fp64 (``torch.promote_types(x.dtype, float32)``)."""
     with torch.autocast(device_type=x.device.type, enabled=False):
         yield torch.promote_types(x.dtype, torch.float32)

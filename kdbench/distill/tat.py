@@ -67,17 +67,21 @@ Differences from the paper (kdbench follows the official code) and from the offi
 * kdbench additions: resizing the student embeddings when H, W differ, fp32 attention
   under autocast, checks with clear errors on shapes, groups, patches and anchors.
 
-Implementation (same values as the formulas above; ``docs/tat.md``): the attention is in
-``kdbench/distill/attention.py`` (``scaled_dot_product_attention`` where the matrix would
-be large, ``efficient`` forces either form; the explicit product with gradients kept in
-the maps' layout otherwise). On CPU the hierarchical losses run per chunk of images
-(``kdbench/distill/chunks.py``) with the connectors' BatchNorm statistics still over the
-whole batch; with per-position connectors and maps that the patches tile exactly, the
-maps are cut into channels-last patch groups before the connectors
-(``kdbench/distill/tat_tiles.py``).
+Implementation: the functions of this module (:func:`tat_loss`,
+:func:`tat_patch_group_loss`, :func:`tat_anchor_loss` and the maps they build on) are the
+reference; their attention is :func:`~kdbench.distill.attention.attention_flat` (the
+explicit product, or ``scaled_dot_product_attention`` where the matrix would be large;
+``efficient`` forces either). :class:`TaT` runs them through one rule,
+:func:`~kdbench.distill.tat_fast.select_path`: with ``implementation='auto'`` (default),
+the hierarchical loss on CPU tensors takes one of the CPU paths of
+:mod:`kdbench.distill.tat_fast` (image chunks with batch-wide BatchNorm; patch groups cut
+before per-position connectors), which compute the same values in another memory layout;
+global mode, non-CPU devices and ``implementation='reference'`` run the reference
+functions on the whole batch (``docs/tat.md``).
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F
@@ -87,9 +91,8 @@ from kdbench.registry import DISTILL_METHODS
 
 from .attention import attention_flat
 from .base import DistillMethod
-from .chunks import chunk_size, connector_chunks
-from .tat_tiles import GroupTiles, group_shape, tiled_hierarchical_losses
 from .taps import TapPoint
+from .tat_fast import IMPLEMENTATIONS, chunked_loss, select_path, tiled_losses
 
 MODES = ('global', 'hierarchical')
 CONNECTORS = ('identity', 'conv1x1_bn', 'conv3x3_bn')
@@ -243,9 +246,7 @@ def tat_patch_group_loss(query: Tensor, key: Tensor, value: Tensor, target: Tens
     positions. Returns the mean over all groups and elements (fp32 scalar).
 
     The attention is the explicit product (``efficient=False`` of :func:`tat_loss`): a
-    group's attention matrix is small (``(h*w)^2``, 64^2 for the official 8x8 patches)
-    and the memory-efficient kernel would need a token-major copy of each regrouped map;
-    on CPU that measured ~1.5x slower for these many small attentions.
+    group's attention matrix is small (``(h*w)^2``, 64^2 for the official 8x8 patches).
     """
     def fold(x: Tensor) -> Tensor:
         grouped = patch_group(x, patches, groups)
@@ -300,14 +301,16 @@ class TaT(DistillMethod):
             (``True``), the explicit ``softmax(q k^T) v`` (``False``), or the kernel for
             large matrices only (``None``, default; :func:`attention_flat`). Same
             values; the choice is for comparisons, e.g. ``tools/bench_tat.py``.
+        implementation: ``'auto'`` (default): the path of
+            :func:`~kdbench.distill.tat_fast.select_path` (the CPU paths of
+            :mod:`~kdbench.distill.tat_fast` for the hierarchical loss on CPU tensors, the
+            reference functions otherwise); ``'reference'``: always the reference functions
+            of this module on the whole batch. Same values up to rounding.
 
     Connectors are built by :meth:`bind` from the taps' channels; their parameters are
     ``theta.*``, ``phi.*``, ``gamma.*`` of this module (``methods.<name>.*`` in the
     Distiller's checkpoint).
     """
-
-    # Overhead ratio targets (docs/performance.md): none on CIFAR, 1.15 on segmentation.
-    overhead_target = dict(cifar=None, voc=1.15)
 
     def __init__(self, mode: str = 'global', theta: Optional[str] = None,
                  phi: Optional[str] = None, gamma: Optional[str] = None,
@@ -315,9 +318,13 @@ class TaT(DistillMethod):
                  zeta: Optional[float] = None, patches: Optional[Pair] = None,
                  groups: Optional[int] = None, kernel_size: Optional[Pair] = None,
                  anchors: Optional[Pair] = None, taps: Sequence[str] = ('last_stage',),
-                 efficient: Optional[bool] = None):
+                 efficient: Optional[bool] = None, implementation: str = 'auto'):
         if mode not in MODES:
             raise ValueError(f"TaT mode must be one of {MODES}, got '{mode}'.")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f'TaT implementation must be one of {IMPLEMENTATIONS}, got '
+                             f"'{implementation}'; 'reference' runs the reference functions "
+                             "of kdbench/distill/tat.py, 'auto' may take a CPU path.")
         defaults = MODE_DEFAULTS[mode]
         if mode == 'global':
             misplaced = [name for name, value in (
@@ -334,12 +341,14 @@ class TaT(DistillMethod):
             raise ValueError(f'TaT reads one feature tap from both models, got taps={self.taps}.')
         self.mode = mode
         self.efficient = efficient
+        self.implementation = implementation
         self.kinds = {'theta': pick('theta', theta), 'phi': pick('phi', phi),
                       'gamma': pick('gamma', gamma)}
         for role, kind in self.kinds.items():
             if kind not in CONNECTORS:
                 raise ValueError(f"TaT {role} must be one of {CONNECTORS}, got '{kind}'.")
         self.theta = self.phi = self.gamma = None
+        self.patches = self.groups = None
         if mode == 'hierarchical':
             if kernel_size is not None and anchors is not None:
                 raise ValueError('TaT: give either kernel_size or anchors, not both.')
@@ -381,57 +390,27 @@ class TaT(DistillMethod):
                                'Call method.bind(student_points, teacher_points) first.')
         tap = self.taps[0]
         feat_s, feat_t = student[tap], teacher[tap].detach()
-        if self.mode == 'global':
-            loss = self._chunk_loss(self.theta(feat_s), self.phi(feat_t),
-                                    self.gamma(feat_s), feat_t)
-            return {f'loss_{self.name}': self.loss_weight * loss}
-        # Hierarchical: the connectors see the whole batch (BatchNorm statistics over it),
-        # the losses run per chunk of images (see kdbench/distill/chunks.py); a chunk's
-        # loss is its mean, weighted by its share of the batch.
-        kernel = self.anchor_kernel(*feat_t.shape[2:])
-        tiled = self._tiles_first(feat_s, feat_t, kernel)
-        step = min(chunk_size(feat_s), chunk_size(feat_t))
-        feats_s, feats_t = feat_s.split(step), feat_t.split(step)
-        shares = [x.shape[0] / feat_t.shape[0] for x in feats_t]
-        if tiled:
-            feats_s = [GroupTiles.apply(x, self.patches, self.groups) for x in feats_s]
-            feats_t = [GroupTiles.apply(x, self.patches, self.groups) for x in feats_t]
-        chunks = zip(connector_chunks(self.theta, feats_s), connector_chunks(self.phi, feats_t),
-                     connector_chunks(self.gamma, feats_s), feats_t)
-        loss_of = self._tiled_loss if tiled else self._chunk_loss
-        loss = sum(loss_of(*chunk, kernel) * share for chunk, share in zip(chunks, shares))
+        kernel = self.anchor_kernel(*feat_t.shape[2:]) if self.mode == 'hierarchical' else None
+        path = select_path(self.implementation, feat_t.device.type, self.mode,
+                           self.kinds.values(), feat_s.shape[2:], feat_t.shape[2:],
+                           self.patches, self.groups, kernel)
+        connectors = (self.theta, self.phi, self.gamma)
+        if path == 'reference':
+            loss = self._loss(self.theta(feat_s), self.phi(feat_t), self.gamma(feat_s), feat_t,
+                              kernel)
+        elif path == 'chunked':
+            loss = chunked_loss(connectors, feat_s, feat_t, partial(self._loss, kernel=kernel))
+        else:                                                            # 'tiled'
+            loss = chunked_loss(connectors, feat_s, feat_t, partial(self._tiled_loss,
+                                                                    kernel=kernel),
+                                tiles=(self.patches, self.groups))
         return {f'loss_{self.name}': self.loss_weight * loss}
 
-    def _tiles_first(self, feat_s: Tensor, feat_t: Tensor, kernel: Tuple[int, int]) -> bool:
-        """Whether the hierarchical losses can run on the maps cut into patches *before*
-        the connectors (:mod:`kdbench.distill.tat_tiles`): per-position connectors (identity,
-        Conv1x1+BN: they commute with moving positions, and BatchNorm sees the same
-        values), student and teacher maps of one size, no remainder rows/columns, anchor
-        cells inside the patches and groups that are rectangles of patches
-        (:func:`group_shape`)."""
-        n, m = self.patches
-        height, width = feat_t.shape[2:]
-        return (all(kind in ('identity', 'conv1x1_bn') for kind in self.kinds.values())
-                and feat_s.shape[2:] == feat_t.shape[2:] and height % n == 0
-                and width % m == 0 and (height // n) % kernel[0] == 0
-                and (width // m) % kernel[1] == 0
-                and group_shape(self.patches, self.groups) is not None)
-
-    def _tiled_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
-                    kernel: Tuple[int, int]) -> Tensor:
-        """The hierarchical loss on embeddings and teacher map already cut into
-        channels-last patch groups (:class:`GroupTiles` of ``B`` images;
-        :func:`tiled_hierarchical_losses`)."""
-        per_group = self.patches[0] * self.patches[1] // self.groups
-        images = query.shape[0] // self.groups
-        patch, anchor = tiled_hierarchical_losses(query, key, value, target, images,
-                                                  per_group, kernel, self.efficient)
-        return self.delta * patch + self.zeta * anchor
-
-    def _chunk_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
-                    kernel: Optional[Tuple[int, int]] = None) -> Tensor:
-        """The mode's loss (without ``loss_weight``) on embeddings and teacher map of one
-        chunk of images."""
+    def _loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
+              kernel: Optional[Tuple[int, int]] = None) -> Tensor:
+        """The mode's loss without ``loss_weight`` (reference functions): embeddings
+        ``[B, C_t, Hs, Ws]`` (resized to the target's ``H, W``) and teacher map
+        ``[B, C_t, H, W]`` -> scalar."""
         size = target.shape[2:]
         if query.shape[2:] != size:
             query = F.interpolate(query, size=size, mode='bilinear', align_corners=False)
@@ -442,8 +421,19 @@ class TaT(DistillMethod):
                                                  self.groups) + \
             self.zeta * tat_anchor_loss(query, key, value, target, kernel, self.efficient)
 
+    def _tiled_loss(self, query: Tensor, key: Tensor, value: Tensor, target: Tensor,
+                    kernel: Tuple[int, int]) -> Tensor:
+        """:meth:`_loss` of the hierarchical mode on :class:`~kdbench.distill.tat_fast.
+        GroupTiles` of the embeddings and the teacher map (``'tiled'`` path)."""
+        per_group = self.patches[0] * self.patches[1] // self.groups
+        patch, anchor = tiled_losses(query, key, value, target, self.groups, per_group,
+                                     kernel, self.efficient)
+        return self.delta * patch + self.zeta * anchor
+
     def extra_repr(self) -> str:
         text = f'{super().extra_repr()}, mode={self.mode}, connectors={self.kinds}'
+        if self.implementation != 'auto':
+            text += f', implementation={self.implementation}'
         if self.mode == 'hierarchical':
             anchors = (f'kernel_size={self.kernel_size}' if self.kernel_size is not None
                        else f'anchors={self.anchors}')

@@ -1,12 +1,18 @@
-"""The TaT benchmark (kdbench/benchmark/tat.py, tools/bench_tat.py): the smoke run writes
-every field for every case, the per-image loop and the batched loss agree in eval-mode
-BatchNorm, and the analytic attention sizes are the hand-computed ones."""
+"""The TaT benchmark (tools/bench_tat.py): the smoke run writes every field for every case,
+the per-image loop and the batched loss agree in eval-mode BatchNorm, and the analytic
+attention sizes are the hand-computed ones."""
+import importlib.util
 import json
+import os
 
 import pytest
 import torch
+from shared_setup import ROOT
 
-from kdbench.benchmark import tat as bench
+_spec = importlib.util.spec_from_file_location('bench_tat',
+                                               os.path.join(ROOT, 'tools', 'bench_tat.py'))
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
 
 
 def test_smoke_json_fields_times_losses_and_sizes(tmp_path, capsys):

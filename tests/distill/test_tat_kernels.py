@@ -1,18 +1,19 @@
-"""TaT's memory-efficient attention, the BatchNorm-safe gradient layout, the chunked
-hierarchical loss and the chunked BatchNorm, against float64 oracles."""
+"""TaT's memory-efficient attention, the BatchNorm-safe gradient layout, and the CPU paths
+of kdbench/distill/tat_fast.py (chunked hierarchical loss, chunked BatchNorm, patch-group
+tiles), against float64 oracles."""
 import copy
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from kdbench.distill import chunks as chunks_module
 from kdbench.distill import attention as attention_module
-from kdbench.distill.chunks import batch_norm_chunks, connector_chunks
+from kdbench.distill import tat_fast
 from kdbench.distill.functional import (patch_group, tat_anchor_loss, tat_loss,
                                         tat_patch_group_loss)
-from kdbench.distill.tat_tiles import GroupTiles
 from kdbench.distill.taps import TapPoint
+from kdbench.distill.tat_fast import (GroupTiles, batch_norm_chunks, connector_chunks,
+                                      select_path)
 from kdbench.registry import DISTILL_METHODS
 
 
@@ -201,14 +202,16 @@ def _reference_loss(method, feat_s, feat_t):
 @pytest.mark.parametrize('batch', [1, 3])
 def test_chunked_hierarchical_loss_equals_the_whole_batch_form(monkeypatch, size, kwargs,
                                                                tiled, train, batch):
-    monkeypatch.setattr(chunks_module, 'CHUNK_BYTES', 1)       # one image per chunk
+    monkeypatch.setattr(tat_fast, 'CHUNK_BYTES', 1)            # one image per chunk
     torch.manual_seed(0)
     method = _hier(**kwargs).train(train)
     reference = copy.deepcopy(method)
     feat_s = torch.randn(batch, 6, size, size, dtype=torch.float64, requires_grad=True)
     feat_t = torch.randn(batch, 6, size, size, dtype=torch.float64)
     kernel = method.anchor_kernel(size, size)
-    assert method._tiles_first(feat_s, feat_t, kernel) == tiled   # the path under test
+    path = select_path('auto', 'cpu', 'hierarchical', method.kinds.values(), (size, size),
+                       (size, size), method.patches, method.groups, kernel)
+    assert path == ('tiled' if tiled else 'chunked')                # the path under test
     expected = _reference_loss(reference, feat_s, feat_t)
     expected.backward()
     ref_grads = [feat_s.grad.clone()] + [p.grad for p in reference.parameters()]
@@ -229,7 +232,7 @@ def test_chunked_hierarchical_loss_runs_under_bfloat16_autocast(monkeypatch):
     feat_s, feat_t = torch.randn(3, 6, 16, 16), torch.randn(3, 6, 16, 16)
     losses = []
     for budget in (2 ** 30, 1):                        # one chunk; one image per chunk
-        monkeypatch.setattr(chunks_module, 'CHUNK_BYTES', budget)
+        monkeypatch.setattr(tat_fast, 'CHUNK_BYTES', budget)
         twin = copy.deepcopy(method)
         with torch.autocast('cpu', dtype=torch.bfloat16):
             loss = twin({'f': feat_s}, {'f': feat_t})['loss_tat']
