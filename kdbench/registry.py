@@ -4,6 +4,9 @@ Everything kdbench or a task plugin registers lives here; lookups fall back to m
 (optimizers, schedulers, hooks, samplers, ...). Configs set ``default_scope = 'kdbench'``
 and load task plugins with ``custom_imports``.
 """
+import contextlib
+from typing import Iterator, Optional
+
 from mmengine import registry as mm
 from mmengine.registry import Registry
 
@@ -36,5 +39,31 @@ LOG_PROCESSORS = _child(mm.LOG_PROCESSORS)
 INFERENCERS = _child(mm.INFERENCERS)
 FUNCTIONS = _child(mm.FUNCTIONS)
 
+
+class MethodRegistry(Registry):
+    """mmengine's ``Registry`` whose entries can be removed again: :meth:`unregister`, and
+    :meth:`temporarily` to register a class for the duration of a block (tests, trying
+    out a method) without leaving it in the registry for whatever runs next."""
+
+    def unregister(self, name: str) -> type:
+        """Remove the class registered as ``name`` and return it; KeyError naming the
+        registered ones when there is none."""
+        if name not in self.module_dict:
+            raise KeyError(f"No {self.name} is registered as '{name}' in {self.scope}; "
+                           f'registered: {sorted(self.module_dict)}.')
+        return self._module_dict.pop(name)
+
+    @contextlib.contextmanager
+    def temporarily(self, module: type, name: Optional[str] = None) -> Iterator[type]:
+        """Register ``module`` as ``name`` (default: its class name) for the block, then
+        unregister it. A name already taken raises mmengine's KeyError."""
+        self.register_module(name=name, module=module)
+        try:
+            yield module
+        finally:
+            self.unregister(name or module.__name__)
+
+
 #: Distillation methods (the users' "distillation hooks"), one file each in kdbench/distill.
-DISTILL_METHODS = Registry('distillation method', scope='kdbench', locations=['kdbench.distill'])
+DISTILL_METHODS = MethodRegistry('distillation method', scope='kdbench',
+                                 locations=['kdbench.distill'])

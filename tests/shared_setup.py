@@ -28,8 +28,5 @@ def registered_method(cls: type) -> Iterator[type]:
     """Register a test-only distillation method for the duration of the block, so that the
     method table the other tests read holds only kdbench's own methods."""
     from kdbench.registry import DISTILL_METHODS
-    DISTILL_METHODS.register_module(module=cls)
-    try:
+    with DISTILL_METHODS.temporarily(cls):
         yield cls
-    finally:
-        DISTILL_METHODS.module_dict.pop(cls.__name__)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 from torch import nn
-from shared_setup import ROOT
+from shared_setup import ROOT, registered_method
 
 from kdbench.benchmark import gpu_check, gpu_report, overhead
 from kdbench.distill.kd import KD
@@ -123,12 +123,12 @@ def test_every_registered_method_is_found_with_its_configs():
         'configs/seg/cat_kd_deeplabv3p_r101_r18_voc.py'
 
 
-def test_a_method_without_a_shipped_config_is_skipped_with_a_note(monkeypatch):
+def test_a_method_without_a_shipped_config_is_skipped_with_a_note():
     class NewKD(KD):
         pass
-    monkeypatch.setitem(DISTILL_METHODS.module_dict, 'NewKD', NewKD)
-    results = gpu_check.run(['cifar'], gpu_check.Settings.create(True, 'cpu'), ['NewKD'],
-                            ['channels_last'], log=lambda line: None)
+    with registered_method(NewKD):
+        results = gpu_check.run(['cifar'], gpu_check.Settings.create(True, 'cpu'), ['NewKD'],
+                                ['channels_last'], log=lambda line: None)
     assert [r['status'] for r in results] == ['skipped', 'skipped']
     assert results[0]['note'] == \
         'no shipped config configs/cls/test_gpu_check_resnet32x4_resnet8x4_cifar100.py'

@@ -6,20 +6,22 @@ invalid files (wrong label size, labels out of range) are listed, file by file.
 
 Builds ``<split>_dataloader.dataset`` of the config and calls the dataset's
 ``check_sample(i)`` for every index (files are decoded and checked, the pipeline is not run;
-a dataset without ``check_sample`` is indexed instead). Progress goes to stderr, the
-summary to stdout; nothing is written. Exit status: 0 when every sample is good, 1 when
+a dataset without ``check_sample`` is indexed instead; the dataset contract,
+kdbench/data_contract.py). Progress goes to stderr, the summary to stdout; nothing is
+written. Exit status: 0 when every sample is good, 1 when
 problems were found (or a dataset cannot be built), 2 for a usage error.
 """
 import argparse
 import multiprocessing
 import sys
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
 from mmengine.registry import DefaultScope
 
 from kdbench.apis import load_config
+from kdbench.data_contract import checks_samples, sample_checker
 from kdbench.registry import DATASETS
 
 SPLITS = ('train', 'val', 'test')
@@ -55,14 +57,9 @@ def sample_name(dataset, index: int) -> str:
     return f'#{index}'
 
 
-def _checker(dataset) -> Callable[[int], object]:
-    check = getattr(dataset, 'check_sample', None)
-    return check if callable(check) else dataset.__getitem__
-
-
 def _check_one(index: int) -> Tuple[int, Optional[str]]:
     try:
-        _checker(_DATASET)(index)
+        sample_checker(_DATASET)(index)
     except Exception as err:  # every failure is a finding, reported with its type
         return index, f'{type(err).__name__}: {err}'
     return index, None
@@ -161,8 +158,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             problems.append((split, -1, '<dataset>', f'{type(err).__name__}: {err}'))
             lines.append(f'{split}: cannot build {loader.dataset.get("type")} (see below)')
             continue
-        how = '' if callable(getattr(dataset, 'check_sample', None)) else \
-            ' (no check_sample: loaded through the pipeline)'
+        how = '' if checks_samples(dataset) else ' (no check_sample: loaded through the pipeline)'
         found = check_dataset(split, dataset, args.workers)
         problems += found
         kinds = {}

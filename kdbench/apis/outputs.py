@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config
 
+from kdbench.data_contract import sample_writer
 from kdbench.evaluation.samples import check_out_file
 from kdbench.registry import METRICS, MODELS
 
@@ -27,7 +28,7 @@ def add_sample_outputs(cfg: Config, out_file: Optional[str] = None,
     if out_file:
         check_out_file(out_file)
     metrics = _evaluators(cfg)
-    writers = [getattr(METRICS.get(m['type']), 'sample_writer', None) for m in metrics]
+    writers = [sample_writer(METRICS.get(m['type'])) for m in metrics]
     writers = [w for w in writers if w]
     if not writers:
         raise ValueError(f"--out/--show-dir: the test evaluator ({[m['type'] for m in metrics]})"

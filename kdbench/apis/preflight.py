@@ -16,6 +16,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
 
+from kdbench.data_contract import required_files
 from kdbench.registry import DATASETS
 
 LOADERS = {'train': ('train_dataloader', 'val_dataloader'), 'test': ('test_dataloader',)}
@@ -61,9 +62,8 @@ def _dataset_problems(dataset: dict, key: str) -> Iterator[str]:
         elif _local(root):
             cls = DATASETS.get(dataset.get('type')) if isinstance(dataset.get('type'), str) \
                 else dataset.get('type')
-            required = getattr(cls, 'required_files', None)
             options = {k: v for k, v in dataset.items() if k != 'type'}
-            for what, path in (required(**options) if required else {}).items():
+            for what, path in required_files(cls, options).items():
                 if not os.path.exists(path):
                     yield f'{key} ({dataset["type"]}): {what} not found: {path}'
         dataset, key = dataset.get('dataset'), f'{key}.dataset'

@@ -19,6 +19,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
+from kdbench.data_contract import split_sizes
 from kdbench.distill.taps import Taps
 from kdbench.registry import DATASETS, MODELS, PARAM_SCHEDULERS
 from kdbench.utils.param_groups import frozen_summary, param_group_rows, param_group_table
@@ -66,8 +67,7 @@ def train_set_size(dataset: dict) -> Optional[int]:
     (``SPLIT_SIZES``) or its ``num_images``; ``None`` when unknown without the data."""
     if dataset.get('num_images'):
         return int(dataset['num_images'])
-    sizes = getattr(DATASETS.get(dataset['type']), 'SPLIT_SIZES', {})
-    return sizes.get(dataset.get('split'))
+    return split_sizes(DATASETS.get(dataset['type'])).get(dataset.get('split'))
 
 
 def input_size(cfg: Config) -> Optional[Tuple[int, int]]:

@@ -5,6 +5,12 @@
 classes allow-listed, a clear error for truncated files, a trusted fallback with a warning
 for files holding other objects); its checkpoint saves are atomic. Other code in the process
 keeps torch's and mmengine's defaults.
+
+Its dataloaders are built with their workers' seeding as constructor arguments: the train
+dataloader, when it has workers, draws per-epoch worker streams
+(:func:`~kdbench.hooks.worker_seed.epoch_seeded_loader`), and the validation dataloader
+starts its workers from a generator of its own, so validating draws nothing from the
+training process's torch stream.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
+from kdbench.hooks.worker_seed import epoch_seeded_loader, worker_generator
 from kdbench.registry import RUNNERS
 from kdbench.utils.atomic_io import atomic_backend_args
 from kdbench.utils.checkpoint import load_local_checkpoint
@@ -22,8 +29,24 @@ from kdbench.utils.checkpoint import load_local_checkpoint
 @RUNNERS.register_module()
 class KDRunner(Runner):
     """``Runner`` whose checkpoint loads (resume, ``load_from``) use kdbench's loader for
-    local files (URLs and other schemes go through mmengine's ``CheckpointLoader``) and
-    whose saves are atomic (registered in kdbench's RUNNERS)."""
+    local files (URLs and other schemes go through mmengine's ``CheckpointLoader``), whose
+    saves are atomic and whose train and validation dataloaders seed their workers as the
+    module docstring says (registered in kdbench's RUNNERS)."""
+
+    def build_train_loop(self, loop):
+        """As ``Runner.build_train_loop``, the train dataloader config (when it has workers)
+        made to draw per-epoch worker streams (``kdbench.hooks.worker_seed``)."""
+        if isinstance(self._train_dataloader, dict):
+            self._train_dataloader = epoch_seeded_loader(self._train_dataloader, self.seed,
+                                                         self.rank)
+        return super().build_train_loop(loop)
+
+    def build_val_loop(self, loop):
+        """As ``Runner.build_val_loop``, the validation dataloader config (when it has
+        workers) given a generator of its own seeded from the run's seed."""
+        if isinstance(self._val_dataloader, dict):
+            self._val_dataloader = worker_generator(self._val_dataloader, self.seed)
+        return super().build_val_loop(loop)
 
     def load_checkpoint(self, filename: str, map_location: Union[str, Callable] = 'cpu',
                         strict: bool = False, revise_keys: list = [(r'^module.', '')]):

@@ -1,8 +1,9 @@
 """Distillation: the Distiller, taps, and one file per registered method.
 
-The methods are imported in the order they joined kdbench, which is the order of the
-method table (:func:`~kdbench.distill.table.registered_methods`: suites, benchmarks,
-tests); import a new method last.
+The methods are imported in the order they joined kdbench, the order of the method table
+(:data:`~kdbench.distill.table.METHOD_ORDER`, read by
+:func:`~kdbench.distill.table.registered_methods`: suites, benchmarks, tests); import a new
+method last and add it last there.
 """
 from .base import DistillMethod
 from .distiller import Distiller

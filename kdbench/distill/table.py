@@ -12,8 +12,8 @@ attributes of :class:`~kdbench.distill.base.DistillMethod`, all optional):
 * ``overhead_target``: the overhead ratio it must reach in ``tools/bench_distill.py``, one
   number, ``None`` (no target) or a dict by benchmark task (``dict(cifar=None, voc=1.15)``).
 
-The order is the registry's (registration order), i.e. the import order of
-``kdbench/distill/__init__.py``: the order methods joined kdbench, new ones last.
+The order is :data:`METHOD_ORDER` (the shipped methods in the order they joined kdbench),
+then the methods it does not name (a user's, a test's) in registration order.
 """
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ from typing import List, Optional, Type
 from kdbench.registry import DISTILL_METHODS
 
 from .base import DistillMethod
+
+#: The shipped methods' registered names in table order: the order they joined kdbench
+#: (a new shipped method is added last).
+METHOD_ORDER = ('KD', 'AT', 'CATKD', 'TaT', 'CWD', 'DKD', 'DIST', 'FitNet')
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,15 @@ class MethodEntry:
 
 
 def registered_methods() -> List[MethodEntry]:
-    """Every method in ``DISTILL_METHODS``, in registration order (parametrise tests,
-    suites and benchmarks over this)."""
+    """Every method in ``DISTILL_METHODS``: those of :data:`METHOD_ORDER` in its order,
+    then the others in registration order (parametrise tests, suites and benchmarks over
+    this)."""
+    registered = DISTILL_METHODS.module_dict
+    names = [n for n in METHOD_ORDER if n in registered] + \
+        [n for n in registered if n not in METHOD_ORDER]
     entries = []
-    for name, cls in DISTILL_METHODS.module_dict.items():
+    for name in names:
+        cls = registered[name]
         prefix = cls.__dict__.get('config_prefix') or cls.__module__.rsplit('.', 1)[-1]
         entries.append(MethodEntry(name, cls, cls.__dict__.get('display_name') or name, prefix))
     return entries

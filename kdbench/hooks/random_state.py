@@ -11,8 +11,6 @@ from mmengine.hooks import Hook
 
 from kdbench.registry import HOOKS
 
-from .worker_seed import EpochWorkerSeeding
-
 
 def random_states() -> dict:
     """The Python, NumPy and torch (CPU and CUDA) generator states of this process."""
@@ -45,10 +43,11 @@ class RandomStateHook(Hook):
     processes start from the seed, as without this hook.
 
     Dataloader workers (persistent or not) draw from streams that depend only on the seed,
-    the epoch, the rank and the worker id (:mod:`kdbench.hooks.worker_seed`), so they need
-    no saving: a resumed epoch-based run's workers draw what the uninterrupted run's drew.
-    The validation loader starts its workers from a generator of its own, so
-    validating draws nothing from the training process's torch stream.
+    the epoch, the rank and the worker id (:mod:`kdbench.hooks.worker_seed`; ``KDRunner``
+    builds the train dataloader so), so they need no saving: a resumed epoch-based run's
+    workers draw what the uninterrupted run's drew. The validation loader starts its
+    workers from a generator of its own (``KDRunner``), so validating draws nothing from
+    the training process's torch stream.
     """
 
     priority = 'LOW'          # before the CheckpointHook (VERY_LOW) in after_train_epoch
@@ -56,19 +55,6 @@ class RandomStateHook(Hook):
 
     def __init__(self):
         self._gathered: Optional[Dict[int, dict]] = None
-        self._workers: Optional[EpochWorkerSeeding] = None
-
-    def before_train(self, runner) -> None:
-        loader = runner.train_dataloader
-        if loader.num_workers > 0:
-            self._workers = EpochWorkerSeeding(loader, runner.seed, runner.rank)
-            self._workers.set_epoch(runner.epoch)     # iteration-based loops: epoch 0
-        if runner.val_loop is not None and runner.val_loop.dataloader.num_workers > 0:
-            runner.val_loop.dataloader.generator = torch.Generator().manual_seed(runner.seed)
-
-    def before_train_epoch(self, runner) -> None:
-        if self._workers is not None:
-            self._workers.set_epoch(runner.epoch)
 
     def after_train_epoch(self, runner) -> None:
         if runner.world_size > 1:

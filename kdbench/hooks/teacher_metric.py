@@ -6,7 +6,7 @@ import json
 import numbers
 import os
 import time
-from typing import Dict, Iterator, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from kdbench.data_contract import sample_files
 from kdbench.registry import HOOKS
 from kdbench.utils.atomic_io import write_atomically
 
@@ -48,22 +49,13 @@ def cache_key(teacher_ckpt: str, settings: dict) -> str:
 CONTENT_ATTRIBUTES = ('ids', 'samples', 'indices', 'labels', 'images')
 
 
-def _sample_files(dataset) -> Iterator[str]:
-    """The files a dataset reads per sample: its ``sample_files()`` where it has one
-    (segmentation datasets; in-memory ones yield none), the paths of ``samples`` pairs
-    (image folders)."""
-    if callable(getattr(dataset, 'sample_files', None)):
-        yield from dataset.sample_files()
-    for sample in getattr(dataset, 'samples', None) or ():
-        yield sample[0]
-
-
 def dataset_identity(dataset) -> str:
     """SHA-256 (first 16 hex digits) of what a dataset object holds and reads.
 
     Covers the class, length and metainfo, the content attributes
     (:data:`CONTENT_ATTRIBUTES`: split ids, sample lists, in-memory arrays) and the size
-    and modification time of every per-sample file; wrapped datasets (``.dataset``) are
+    and modification time of every per-sample file (the dataset contract's
+    ``sample_files``, :mod:`kdbench.data_contract`); wrapped datasets (``.dataset``) are
     included. Editing a split file, replacing images or labels, or another subset gives
     another identity.
     """
@@ -79,7 +71,7 @@ def dataset_identity(dataset) -> str:
                 digest.update(np.ascontiguousarray(value).tobytes())
             elif value is not None:
                 digest.update(repr(value).encode())
-        for path in _sample_files(dataset):
+        for path in sample_files(dataset):
             stat = os.stat(path) if os.path.exists(path) else None
             digest.update(f'{path}:{stat and (stat.st_size, stat.st_mtime_ns)}'.encode())
         dataset = getattr(dataset, 'dataset', None)

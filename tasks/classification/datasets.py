@@ -10,9 +10,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
 
+from kdbench.data_contract import KDDataset
 from kdbench.registry import DATASETS
 
 from .transforms import build_pipeline
@@ -21,8 +21,9 @@ from .transforms import build_pipeline
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp')
 
 
-class _ClassificationDataset(Dataset):
-    """Common part: class names, pipeline, sample layout."""
+class _ClassificationDataset(KDDataset):
+    """Common part: class names, pipeline, sample layout (the dataset contract's hooks:
+    :mod:`kdbench.data_contract`)."""
 
     def __init__(self, classes: Sequence[str], pipeline: Optional[Sequence[dict]]):
         self.metainfo = dict(classes=tuple(classes))
@@ -200,7 +201,7 @@ class DigitsDataset(_ClassificationDataset):
 
 
 @DATASETS.register_module()
-class ClassSubsetDataset(Dataset):
+class ClassSubsetDataset(KDDataset):
     """Training-set reduction (CAT-KD, Fig. 4/7): the first ``num_classes`` classes and,
     of each, the first ``int(count * fraction)`` images in dataset order.
 

@@ -6,12 +6,13 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import torch
 from mmengine.evaluator import BaseMetric
 
+from kdbench.data_contract import KDTestMetric
 from kdbench.evaluation.functional import topk_correct
 from kdbench.registry import METRICS
 
 
 @METRICS.register_module()
-class TopKAccuracy(BaseMetric):
+class TopKAccuracy(KDTestMetric, BaseMetric):
     """Top-k accuracy in percent (``accuracy/top1``, ``accuracy/top5``).
 
     Results are kept per sample, so mmengine's cross-process collection (which drops the

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
+from kdbench.data_contract import KDDataset
 from kdbench.registry import DATASETS
 
 from .transforms import IGNORE_INDEX, build_seg_pipeline
@@ -95,8 +95,9 @@ def _read_ids(path: str) -> List[str]:
     return ids
 
 
-class _SegmentationDataset(Dataset):
-    """Common part: class names, pipeline, checks, sample layout.
+class _SegmentationDataset(KDDataset):
+    """Common part: class names, pipeline, checks, sample layout (the dataset contract's
+    hooks: :mod:`kdbench.data_contract`).
 
     Subclasses set ``ids``, ``image_path(i)``, ``label_path(i)``, ``read_raw_label(i)`` and a
     lookup table ``lut`` (256 entries) mapping raw label values to train ids; raw values

@@ -7,12 +7,13 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from kdbench.data_contract import KDTestMetric
 from kdbench.evaluation.functional import confusion_matrix, iou_from_confusion
 from kdbench.registry import METRICS
 
 
 @METRICS.register_module()
-class IoUMetric(BaseMetric):
+class IoUMetric(KDTestMetric, BaseMetric):
     """``mIoU``, ``mAcc`` (mean class recall) and ``aAcc`` (pixel accuracy), in percent.
 
     Each image's confusion matrix is kept in sparse form (its non-zero cells), so

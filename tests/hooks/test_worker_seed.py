@@ -3,9 +3,10 @@ workers started at epoch 0 draws at epoch 1 what a fresh loader started at epoch
 for torch and albumentations randomness alike."""
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
 
-from kdbench.hooks.worker_seed import EpochWorkerSeeding
+from kdbench.hooks.worker_seed import EpochSeededDataset, EpochSampler, epoch_seeded_loader
 from tasks.segmentation.transforms import build_seg_pipeline
 
 
@@ -26,12 +27,16 @@ class _Draws(Dataset):
         return torch.tensor([torch.rand(()).item(), np.random.rand(), side])
 
 
-def _epochs(first, last):
-    loader = DataLoader(_Draws(), batch_size=2, num_workers=2, persistent_workers=True)
-    seeding = EpochWorkerSeeding(loader, seed=3, rank=0)
+def _epochs(first, last, persistent=True):
+    """Draws per epoch of a loader built as KDRunner builds its train dataloader; the
+    epoch reaches the sampler as mmengine's DistSamplerSeedHook passes it."""
+    cfg = dict(dataset=_Draws(), sampler=dict(type='DefaultSampler', shuffle=False),
+               collate_fn=dict(type='default_collate'), batch_size=2, num_workers=2,
+               persistent_workers=persistent)
+    loader = Runner.build_dataloader(epoch_seeded_loader(cfg, seed=3, rank=0), seed=3)
     draws = {}
     for epoch in range(first, last + 1):
-        seeding.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         draws[epoch] = torch.cat(list(loader))
     return draws
 
@@ -41,3 +46,22 @@ def test_persistent_workers_draw_per_epoch_streams():
     assert torch.equal(whole[1], resumed[1])
     assert not torch.equal(whole[0], whole[1])
     assert len(set(whole[1][:, 2].tolist())) > 1          # albumentations draws differ too
+
+
+def test_non_persistent_workers_draw_the_same_streams():
+    assert torch.equal(_epochs(0, 1, persistent=False)[1], _epochs(0, 1)[1])
+
+
+def test_the_loader_is_built_with_its_seeding():
+    cfg = dict(dataset=_Draws(), sampler=dict(type='DefaultSampler', shuffle=False),
+               batch_size=2, num_workers=2)
+    seeded = epoch_seeded_loader(cfg, seed=3, rank=1)
+    assert epoch_seeded_loader(seeded, seed=3, rank=1) is seeded
+    loader = Runner.build_dataloader(seeded, seed=3)
+    assert isinstance(loader.dataset, EpochSeededDataset) and loader.dataset.rank == 1
+    assert isinstance(loader.sampler, EpochSampler) and loader.generator is not None
+    loader.sampler.set_epoch(4)
+    assert loader.sampler.sampler.epoch == 4
+    assert list(loader.sampler)[:2] == [(4, 0), (4, 1)]
+    assert epoch_seeded_loader(dict(cfg, num_workers=0), seed=3, rank=1) == \
+        dict(cfg, num_workers=0)
