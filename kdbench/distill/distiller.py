@@ -8,8 +8,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from kdbench.registry import DISTILL_METHODS, MODELS
-from kdbench.utils.checkpoint import load_task_weights
-from kdbench.utils.weights import resolve_weights
+from kdbench.utils.weights import load_task_weights, resolve_weights
 
 from .base import DistillMethod
 from .speed import SpeedOptions, reject_unknown_arguments
