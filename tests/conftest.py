@@ -9,6 +9,7 @@ import torch  # noqa: E402
 import kdbench.distill  # noqa: E402,F401  (fills DISTILL_METHODS and registers Distiller)
 import tasks.classification  # noqa: E402,F401  (fills MODELS with networks and the classifier)
 from kdbench.registry import MODELS  # noqa: E402
+from kdbench.testing import write_random_teacher  # noqa: E402
 
 
 def make_classifier_cfg(arch: str = 'resnet8', num_classes: int = 10) -> dict:
@@ -24,15 +25,11 @@ def tiny_classifier_cfg():
 
 @pytest.fixture
 def teacher_ckpt(tmp_path):
-    """Factory: ``teacher_ckpt(cfg, name='teacher.pth', seed=0)`` builds the task model of
-    ``cfg``, saves ``{'state_dict': model.state_dict()}`` under ``tmp_path`` and returns the
-    file's path (str)."""
+    """Factory: ``teacher_ckpt(cfg, name='teacher.pth', seed=0)`` writes the task model of
+    ``cfg`` with random weights to ``tmp_path / name``
+    (:func:`kdbench.testing.write_random_teacher`) and returns the file's path (str)."""
     def make(cfg: dict, name: str = 'teacher.pth', seed: int = 0) -> str:
-        torch.manual_seed(seed)
-        model = MODELS.build(dict(cfg))
-        path = tmp_path / name
-        torch.save({'state_dict': model.state_dict()}, path)
-        return str(path)
+        return write_random_teacher(cfg, str(tmp_path / name), seed)
     return make
 
 

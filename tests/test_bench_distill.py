@@ -9,7 +9,9 @@ import torch
 from mmengine.registry import DefaultScope
 from shared_setup import ROOT
 
-from kdbench.benchmark import overhead
+from kdbench.benchmark import overhead, targets
+from kdbench.distill import method_by_prefix
+from kdbench.testing import Shape, TeacherCheckpoints
 
 
 @pytest.fixture(scope='module')
@@ -71,13 +73,20 @@ def test_every_registered_method_has_its_configs_and_target_per_task():
             assert overhead.ratio_target(name, method) == expected, (name, method)
 
 
+def test_targets_name_registered_methods_and_benchmark_tasks():
+    for prefix, by_task in targets.TARGETS.items():
+        assert method_by_prefix(prefix).config_prefix == prefix
+        assert set(by_task) <= set(overhead.TASKS), prefix
+    assert targets.ratio_target('voc', 'no_such_method') == targets.DEFAULT_TARGET == 1.05
+
+
 def test_variant_switches_join_the_configs_model_speed(tmp_path):
     config = tmp_path / 'cl.py'
     config.write_text(f"_base_ = ['{ROOT}/configs/demo/kd_resnet20_resnet8_digits.py']\n"
                       'model = dict(speed=dict(channels_last=True))\n')
     with DefaultScope.overwrite_default_scope('kdbench'):
-        case = overhead.build_case(str(config), overhead.Shape(2, 16), False,
-                                   overhead.TeacherCheckpoints(str(tmp_path)),
+        case = overhead.build_case(str(config), Shape(2, 16), False,
+                                   TeacherCheckpoints(str(tmp_path)),
                                    overhead.VARIANTS['bf16_teacher'])
     speed = case.distiller.speed
     assert speed.channels_last and speed.teacher_dtype == torch.bfloat16

@@ -14,7 +14,8 @@ from mmengine.logging import MMLogger
 from shared_setup import ROOT
 
 from kdbench.utils.checkpoint import (CorruptCheckpointError, _history_buffer_attr,
-                                      load_local_checkpoint, load_task_weights)
+                                      load_local_checkpoint)
+from kdbench.utils.weights import load_task_weights
 
 
 _SNAPSHOT = '''

@@ -6,7 +6,7 @@ import pytest
 from mmengine.config import Config
 from shared_setup import ROOT, registered_method
 
-from kdbench.benchmark import Suite, overhead
+from kdbench.benchmark import Suite, overhead, targets
 from kdbench.distill import DistillMethod, method_by_prefix, registered_methods
 
 SUITES = os.path.join(ROOT, 'configs', 'suites')
@@ -36,13 +36,10 @@ def test_shipped_suites_expand_to_the_runs_they_had(name, tmp_path):
     assert found == expected
 
 
-def test_registered_methods_declare_their_names_and_targets():
+def test_registered_methods_declare_their_names():
     table = {e.name: e for e in registered_methods()}
     assert list(table) == ['KD', 'AT', 'CATKD', 'TaT', 'CWD', 'DKD', 'DIST', 'FitNet']
     assert (table['CATKD'].display_name, table['CATKD'].config_prefix) == ('CAT-KD', 'cat_kd')
-    assert table['TaT'].overhead_target('cifar') is None
-    assert table['TaT'].overhead_target('voc') == 1.15
-    assert table['KD'].overhead_target('voc') == 1.05
     assert method_by_prefix('fitnet').name == 'FitNet'
     with pytest.raises(KeyError, match="config prefix 'nope'; known: .*'cat_kd'"):
         method_by_prefix('nope')
@@ -53,7 +50,7 @@ def toy_method():
     """A method registered for the test only (removed after), with a CIFAR-100 config for
     resnet32x4 -> resnet8x4 written to a temporary config folder by the test."""
     class Toy(DistillMethod):
-        display_name, config_prefix, overhead_target = 'Toy-KD', 'toy_kd', dict(voc=1.5)
+        display_name, config_prefix = 'Toy-KD', 'toy_kd'
 
     with registered_method(Toy):
         yield Toy
@@ -76,8 +73,8 @@ def test_a_new_method_is_found_everywhere_from_its_own_files(toy_method, tmp_pat
         ('KD', 'kd_resnet32x4_resnet8x4_cifar100.py'),
         ('Toy-KD', 'toy_kd_resnet32x4_resnet8x4_cifar100.py')]
     assert overhead.methods()[-1] == 'toy_kd'
-    assert overhead.ratio_target('voc', 'toy_kd') == 1.5
-    assert overhead.ratio_target('cifar', 'toy_kd') is None
+    assert targets.ratio_target('voc', 'toy_kd') == targets.DEFAULT_TARGET == 1.05
+    assert targets.ratio_target('cifar', 'toy_kd') == 1.05
     assert registered_methods()[-1].cls is toy_method        # what the contract tests use
     assert 'Toy' not in [e.name for e in registered_methods()[:-1]]
 

@@ -7,9 +7,8 @@ from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from kdbench.utils.checkpoint import load_task_weights
 from kdbench.utils.distributed import prepare_distributed
-from kdbench.utils.weights import without_pretraining
+from kdbench.utils.weights import load_task_weights, without_pretraining
 
 from .config import task_model_cfg
 from .runner import KDRunner

@@ -4,7 +4,8 @@
 :data:`kdbench.benchmark.overhead.TASKS` (CIFAR resnet32x4 -> resnet8x4, batch 64;
 VOC DeepLabV3+ R101 -> R18, batch 8 at 512x512) and every method registered in
 ``DISTILL_METHODS`` whose shipped config exists for that pair, with random weights and
-one random batch of the task's shape (built by :func:`overhead.build_case`):
+one random batch of the task's shape (:mod:`kdbench.testing`, through
+:func:`overhead.build_case`):
 
 * ``fp32`` and ``amp`` (``--amp``: float16 with dynamic loss scaling on a GPU, bfloat16
   autocast on CPU): ``steps`` training steps. Checks: every loss term finite at every
@@ -42,11 +43,13 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from kdbench.distill.table import registered_methods
+from kdbench.paths import config_path
 from kdbench.registry import DISTILL_METHODS
+from kdbench.testing import TeacherCheckpoints
 
 from . import overhead
 from .measure import timed
-from .overhead import REPO_ROOT, TASKS
+from .overhead import TASKS
 
 #: Largest relative difference of a first-step loss term from the fp32 case, by the
 #: lowest precision the case computes in (denominator at least :data:`LOSS_FLOOR`).
@@ -95,7 +98,8 @@ def method_configs(task: str, names: Optional[Sequence[str]] = None
 
 
 def has_config(config: str) -> bool:
-    return os.path.isfile(os.path.join(REPO_ROOT, config))
+    """Whether the config file exists (:func:`kdbench.paths.config_path`)."""
+    return os.path.isfile(config_path(config))
 
 
 def case_precision(label: str, device: str) -> str:
@@ -202,7 +206,7 @@ def case_failures(result: dict, reference: Optional[Dict[str, float]]) -> List[s
 
 
 def run_case(task: str, method: str, config: str, label: str, settings: Settings,
-             checkpoints: overhead.TeacherCheckpoints,
+             checkpoints: TeacherCheckpoints,
              reference: Optional[Dict[str, float]] = None) -> dict:
     """Build and check one case; any error is recorded as its failure."""
     shape = overhead.task_shape(TASKS[task], settings.smoke, settings.device)
@@ -266,7 +270,7 @@ def run(tasks: Sequence[str], settings: Settings, methods: Optional[Sequence[str
         return result
 
     with tempfile.TemporaryDirectory() as tmp, DefaultScope.overwrite_default_scope('kdbench'):
-        checkpoints = overhead.TeacherCheckpoints(tmp)
+        checkpoints = TeacherCheckpoints(tmp)
         for task in tasks:
             found = method_configs(task, methods)
             references: Dict[str, Optional[Dict[str, float]]] = {}

@@ -22,12 +22,11 @@ import torch
 from mmengine.registry import DefaultScope
 
 from kdbench.apis.config import load_config
-
-from . import overhead
-from .overhead import REPO_ROOT
+from kdbench.paths import repo_root
+from kdbench.testing import Shape, TeacherCheckpoints
 
 DEMO_CONFIG = 'configs/demo/kd_resnet20_resnet8_digits.py'
-DEMO_SHAPE = overhead.Shape(2, 16)      # the digits images' side
+DEMO_SHAPE = Shape(2, 16)      # the digits images' side
 
 
 def free_port() -> int:
@@ -42,7 +41,7 @@ def launcher_env(cache_dir: str) -> dict:
     env = dict(os.environ, PYTHON=sys.executable, NO_ALBUMENTATIONS_UPDATE='1',
                KDBENCH_CACHE_DIR=cache_dir, PORT=str(free_port()))
     env['PATH'] = os.pathsep.join([os.path.dirname(sys.executable), env.get('PATH', '')])
-    env['PYTHONPATH'] = os.pathsep.join(p for p in (REPO_ROOT, env.get('PYTHONPATH')) if p)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (repo_root(), env.get('PYTHONPATH')) if p)
     return env
 
 
@@ -51,7 +50,8 @@ def run_logged(command: List[str], log_path: str, timeout: int) -> tuple:
     Returns ``(exit status, output, seconds)``; a timeout gives status ``'timeout'``."""
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=REPO_ROOT, env=launcher_env(os.path.dirname(log_path)),
+        done = subprocess.run(command, cwd=repo_root(),
+                              env=launcher_env(os.path.dirname(log_path)),
                               capture_output=True, text=True, timeout=timeout)
         status, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as error:
@@ -86,10 +86,9 @@ def run_launchers(out_dir: str, epochs: int = 2, timeout: int = 600) -> dict:
                   backend=None, metrics_dist=None, metrics_single=None, seconds={},
                   failures=[], logs=out_dir)
     with DefaultScope.overwrite_default_scope('kdbench'):
-        cfg = load_config(os.path.join(REPO_ROOT, DEMO_CONFIG))
-        teacher = overhead.TeacherCheckpoints(out_dir).path(cfg.model.teacher.to_dict(),
-                                                            DEMO_SHAPE)
-    tools = os.path.join(REPO_ROOT, 'tools')
+        cfg = load_config(os.path.join(repo_root(), DEMO_CONFIG))   # what the launchers run
+        teacher = TeacherCheckpoints(out_dir).path(cfg.model.teacher.to_dict(), DEMO_SHAPE)
+    tools = os.path.join(repo_root(), 'tools')
     work_dir = os.path.join(out_dir, 'train')
     status, output, result['seconds']['dist_train'] = run_logged(
         ['bash', os.path.join(tools, 'dist_train.sh'), DEMO_CONFIG, '1', '--work-dir',

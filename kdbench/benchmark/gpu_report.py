@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import torch
 
 from kdbench.hooks.environment import git_commit, package_versions
+from kdbench.paths import repo_root
 
 from . import gpu_check, gpu_launchers, overhead
 
@@ -21,7 +22,7 @@ def environment() -> dict:
                 cuda_available=torch.cuda.is_available(),
                 gpu_count=torch.cuda.device_count(), torch=torch.__version__,
                 cuda=torch.version.cuda, cudnn=cudnn, python=platform.python_version(),
-                packages=package_versions(), commit=git_commit(overhead.REPO_ROOT))
+                packages=package_versions(), commit=git_commit(repo_root()))
 
 
 def check(out_dir: str, smoke: bool, tasks: Sequence[str] = tuple(overhead.TASKS),

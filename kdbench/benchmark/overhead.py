@@ -1,8 +1,8 @@
 """What a distillation step costs over its parts: one teacher forward plus one student step.
 
 For a shipped config (its student, teacher, methods and optimizer; random teacher weights
-from a temporary checkpoint, random inputs of the task's shape) three steps are timed in
-one process, interleaved, after warm-up:
+from a temporary checkpoint, random inputs of the task's shape: :mod:`kdbench.testing`)
+three steps are timed in one process, interleaved, after warm-up:
 
 * (a) ``teacher``: ``Distiller.teacher_forward`` on the preprocessed batch (the teacher's
   forward with its taps, exactly as the Distiller runs it, inside the optimizer wrapper's
@@ -19,29 +19,23 @@ separate pass (see :func:`peak_memory`).
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
-import json
-import logging
 import os
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.logging import MMLogger
-from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from kdbench.apis.config import load_config
-from kdbench.distill.table import method_by_prefix, registered_methods
-from kdbench.registry import MODELS
-from kdbench.utils.amp import enable_amp
+from kdbench.distill.table import registered_methods
+from kdbench.testing import DistillerCase, Shape, TeacherCheckpoints, build_distiller_case
 
 from .measure import peak_extra_bytes, timed
+from .targets import ratio_target
 
 PHASES = ('teacher', 'student', 'distill')
 
@@ -49,24 +43,6 @@ PHASES = ('teacher', 'student', 'distill')
 def methods() -> Tuple[str, ...]:
     """The config prefixes of every registered method (the method table's order)."""
     return tuple(e.config_prefix for e in registered_methods())
-
-
-def ratio_target(task: str, method: str) -> Optional[float]:
-    """The ratio ``method`` (a config prefix) must reach on ``task`` (``None``: none), as
-    the method declares it (``overhead_target``)."""
-    return method_by_prefix(method).overhead_target(task)
-
-
-#: The repository holding ``configs/`` (task configs are looked up here when the working
-#: directory has none).
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@dataclass(frozen=True)
-class Shape:
-    """Batch size and square input side of one benchmark setting."""
-    batch: int
-    size: int
 
 
 @dataclass(frozen=True)
@@ -114,13 +90,9 @@ FIELDS = ('task', 'method', 'variant', 'config', 'options', 'batch', 'input_size
 
 
 @dataclass
-class Case:
-    """One built benchmark case: the Distiller, its optimizer wrappers and a batch."""
-    distiller: torch.nn.Module
-    distill_optim: object
-    student_optim: object
-    data: dict
-    cuda: bool
+class Case(DistillerCase):
+    """A built Distiller case (:class:`~kdbench.testing.DistillerCase`) with the three
+    timed steps."""
     inputs: Optional[torch.Tensor] = None     # the preprocessed batch (:meth:`prepare`)
     log_vars: Optional[dict] = None           # losses of the last distillation step
     teacher_grad: Optional[bool] = None       # whether the teacher's outputs had history
@@ -158,112 +130,13 @@ class Case:
                     distill=self.distill_step)
 
 
-def random_batch(shape: Shape, num_classes: int, dense: bool, seed: int = 0,
-                 ignore_index: int = 255) -> dict:
-    """A uint8 image batch ``[N, 3, S, S]`` with labels ``[N]`` or ``[N, S, S]`` (dense
-    labels have ~5% ``ignore_index`` pixels), as the dataloaders deliver them."""
-    generator = torch.Generator().manual_seed(seed)
-    n, s = shape.batch, shape.size
-    inputs = torch.randint(0, 256, (n, 3, s, s), dtype=torch.uint8, generator=generator)
-    if not dense:
-        label = torch.randint(0, num_classes, (n,), generator=generator)
-    else:
-        label = torch.randint(0, num_classes, (n, s, s), generator=generator)
-        label[torch.rand(n, s, s, generator=generator) < 0.05] = ignore_index
-    return dict(inputs=inputs, data_samples=dict(label=label))
-
-
-def _drop_encoder_checkpoints(model_cfg: dict) -> None:
-    """No ImageNet encoder files here: start those networks from random weights."""
-    for part in ('student', 'teacher'):
-        if 'encoder_ckpt' in model_cfg.get(part, {}):
-            model_cfg[part]['encoder_ckpt'] = None
-
-
-def _num_classes(model_cfg: dict) -> int:
-    student = model_cfg['student']
-    return student['net']['num_classes'] if 'net' in student else student['num_classes']
-
-
-class TeacherCheckpoints:
-    """Random teacher weights written once per teacher config to a temporary folder.
-
-    A randomly initialised deep network in eval mode (BatchNorm with its initial running
-    statistics) amplifies its activations layer after layer (a random ResNet-101's last
-    stage reaches ~1e4), which no trained teacher does. So the BatchNorm statistics are
-    first set to those of one random batch (:func:`calibrate_batchnorm`): the teacher's
-    features and logits then have the scale of a trained network's, and so do the losses.
-    """
-
-    def __init__(self, root: str):
-        self.root, self.paths = root, {}
-
-    def path(self, teacher_cfg: dict, shape: Shape) -> str:
-        key = json.dumps(teacher_cfg, sort_keys=True, default=str)
-        if key not in self.paths:
-            torch.manual_seed(1000)
-            teacher = MODELS.build(dict(teacher_cfg))
-            calibrate_batchnorm(teacher, torch.randn(max(shape.batch, 2), 3, shape.size,
-                                                     shape.size))
-            self.paths[key] = os.path.join(self.root, f'teacher{len(self.paths)}.pth')
-            torch.save({'state_dict': teacher.state_dict()}, self.paths[key])
-        return self.paths[key]
-
-
-@torch.no_grad()
-def calibrate_batchnorm(model: torch.nn.Module, inputs: torch.Tensor) -> None:
-    """Set every BatchNorm's running mean and variance to its batch statistics for
-    ``inputs`` ``[N, 3, H, W]`` (one training-mode forward pass, cumulative average)."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None
-    model.train()
-    model(inputs, mode='tensor')
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
-    model.eval()
-
-
-@contextlib.contextmanager
-def _quiet_mmengine() -> Iterator[None]:
-    """Silence mmengine's per-parameter lines of ``paramwise_cfg`` (INFO, and WARNING for
-    each frozen teacher parameter)."""
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def build_case(config: str, shape: Shape, dense: bool, checkpoints: TeacherCheckpoints,
                options: Optional[dict] = None, device: str = 'cpu') -> Case:
-    """The Distiller of ``config`` (plus speed switches ``options``, merged into
-    ``model.speed``; ``amp=True`` for mixed precision), optimizer wrappers from the config
-    for it and for its student alone, and a random batch of ``shape``."""
-    options = dict(options or {})
-    amp = options.pop('amp', False)
-    if not os.path.isfile(config):
-        config = os.path.join(REPO_ROOT, config)
-    cfg = load_config(config)       # imports the config's task plugin (custom_imports)
-    model_cfg = cfg.model.to_dict()
-    _drop_encoder_checkpoints(model_cfg)
-    model_cfg['teacher_ckpt'] = checkpoints.path(model_cfg['teacher'], shape)
-    model_cfg['speed'] = dict(model_cfg.get('speed') or {}, **options)
-    torch.manual_seed(0)
-    distiller = MODELS.build(model_cfg).to(device)
-    distiller.train()
-    if amp:
-        enable_amp(cfg, device)
-    optim_cfg = cfg.optim_wrapper.to_dict()
-    with _quiet_mmengine():
-        distill_optim = build_optim_wrapper(distiller, optim_cfg)
-        student_optim = build_optim_wrapper(distiller.student, optim_cfg)
-    data = random_batch(shape, _num_classes(model_cfg), dense)
-    return Case(distiller, distill_optim, student_optim, data, device.startswith('cuda'))
+    """The :class:`Case` of ``config``: :func:`kdbench.testing.build_distiller_case` (the
+    Distiller with random weights, its optimizer wrappers, a random batch of ``shape``;
+    speed switches ``options``)."""
+    return Case(**vars(build_distiller_case(config, shape, dense, checkpoints, options,
+                                            device)))
 
 
 def time_case(case: Case, repeats: int, warmup: int = 2

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
@@ -43,14 +43,12 @@ class DistillMethod(nn.Module):
         loss_weight: factor applied to the method's loss.
 
     Class attributes (read by :mod:`kdbench.distill.table`; set them on a subclass):
-    ``display_name`` (its name in tables; default: the registered name), ``config_prefix``
-    (its config names' prefix; default: its file's stem) and ``overhead_target`` (the
-    ratio ``tools/bench_distill.py`` holds it to: a number, ``None`` or a dict by task).
+    ``display_name`` (its name in tables; default: the registered name) and
+    ``config_prefix`` (its config names' prefix; default: its file's stem).
     """
 
     display_name: Optional[str] = None
     config_prefix: Optional[str] = None
-    overhead_target: Union[None, float, Dict[str, Optional[float]]] = 1.05
 
     def __init__(self, taps: Sequence[str], loss_weight: float = 1.0):
         super().__init__()

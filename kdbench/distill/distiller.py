@@ -10,8 +10,7 @@ from torch import Tensor, nn
 
 from kdbench.registry import DISTILL_METHODS, MODELS
 from kdbench.task import check_class_taps, task_of
-from kdbench.utils.checkpoint import load_task_weights
-from kdbench.utils.weights import resolve_weights
+from kdbench.utils.weights import load_task_weights, resolve_weights
 
 from .base import DistillMethod
 from .speed import SWITCHES, SpeedOptions, check_compiler

@@ -8,9 +8,7 @@ attributes of :class:`~kdbench.distill.base.DistillMethod`, all optional):
 * ``display_name``: its name in tables (default: the registered name, ``CATKD`` -> set
   ``'CAT-KD'``);
 * ``config_prefix``: the prefix of its config names ``{prefix}_{pair}_{dataset}.py``
-  (default: the stem of the file defining it, ``cat_kd.py`` -> ``'cat_kd'``);
-* ``overhead_target``: the overhead ratio it must reach in ``tools/bench_distill.py``, one
-  number, ``None`` (no target) or a dict by benchmark task (``dict(cifar=None, voc=1.15)``).
+  (default: the stem of the file defining it, ``cat_kd.py`` -> ``'cat_kd'``).
 
 The order is :data:`METHOD_ORDER` (the shipped methods in the order they joined kdbench),
 then the methods it does not name (a user's, a test's) in registration order.
@@ -18,7 +16,7 @@ then the methods it does not name (a user's, a test's) in registration order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Type
+from typing import List, Type
 
 from kdbench.registry import DISTILL_METHODS
 
@@ -37,11 +35,6 @@ class MethodEntry:
     cls: Type[DistillMethod]
     display_name: str
     config_prefix: str
-
-    def overhead_target(self, task: str) -> Optional[float]:
-        """The overhead ratio this method must reach on benchmark ``task`` (None: none)."""
-        target = self.cls.overhead_target
-        return target.get(task) if isinstance(target, dict) else target
 
 
 def registered_methods() -> List[MethodEntry]:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from kdbench.distill.cat_kd import class_activation_maps, select_cams
 from kdbench.distill.taps import Taps, resolve_taps
-from kdbench.utils.checkpoint import load_task_weights
+from kdbench.utils.weights import load_task_weights
 
 from .inputs import as_config, build_task_model, first_samples, preprocess
 

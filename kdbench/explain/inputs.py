@@ -8,7 +8,7 @@ from mmengine.config import Config
 from torch import Tensor, nn
 
 from kdbench.apis.config import load_config, task_model_cfg
-from kdbench.utils.checkpoint import load_task_weights
+from kdbench.utils.weights import load_task_weights
 
 
 def as_config(cfg: Union[str, Config]) -> Config:

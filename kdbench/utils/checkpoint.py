@@ -1,4 +1,7 @@
-"""Loading checkpoint files the user named, and strict loading of task-model weights.
+"""Loading checkpoint files the user named, and fitting their state dicts to task models.
+
+Loading weights by name (``teacher_ckpt``, ``torchvision://``, URLs) builds on this module:
+:mod:`kdbench.utils.weights` (:func:`~kdbench.utils.weights.load_task_weights`).
 
 Nothing here changes torch's or mmengine's global behaviour: the safe-globals allow-list is
 active only for the duration of one :func:`load_local_checkpoint` call.
@@ -158,31 +161,6 @@ def _listed(keys) -> str:
     keys = sorted(keys)
     more = f' ... (+{len(keys) - _SHOWN_KEYS} more)' if len(keys) > _SHOWN_KEYS else ''
     return ', '.join(keys[:_SHOWN_KEYS]) + more
-
-
-def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher',
-                      source: str = 'model.teacher_ckpt') -> None:
-    """Load a task model's weights strictly from ``path``.
-
-    Args:
-        model: the task model (or bare network) to fill.
-        path: a weight file named by the rule of :func:`kdbench.utils.weights.resolve_weights`
-            (local path, ``torchvision://NAME`` or URL).
-        owner: how the model is called in error messages.
-        source: where the user set ``path`` (a config key or argument), for messages.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist (or cannot be fetched).
-        CorruptCheckpointError: ``path`` is truncated or damaged.
-        RuntimeError: missing, unexpected or shape-mismatched keys (listed by name).
-    """
-    from .weights import load_named_weights
-    if not path:
-        raise FileNotFoundError(
-            f'No {owner} checkpoint given: set {source} (e.g. --cfg-options {source}=PATH), '
-            f'or train the {owner} first with tools/train.py and its config.')
-    checkpoint = load_named_weights(path, owner, source)
-    load_state_strictly(model, extract_state_dict(checkpoint, model), path, owner)
 
 
 def load_state_strictly(model: nn.Module, state: Mapping[str, Tensor], path: str,

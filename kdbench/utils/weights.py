@@ -23,11 +23,12 @@ from typing import Any, Optional
 from urllib.parse import urlparse
 
 import torch
+from torch import nn
 from torch.hub import download_url_to_file
 
 from kdbench.registry import WEIGHT_INITIALIZERS
 
-from .checkpoint import load_local_checkpoint
+from .checkpoint import extract_state_dict, load_local_checkpoint, load_state_strictly
 
 TORCHVISION = 'torchvision://'
 #: Config keys of task models that name pre-training weights (not needed to evaluate a
@@ -100,6 +101,31 @@ def load_named_weights(name: str, owner: str = 'pretrained network',
     return load_local_checkpoint(path)
 
 
+def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher',
+                      source: str = 'model.teacher_ckpt') -> None:
+    """Load a task model's weights strictly from ``path``.
+
+    Args:
+        model: the task model (or bare network) to fill.
+        path: a weight name (the rule of the module docstring: local path,
+            ``torchvision://NAME`` or URL).
+        owner: how the model is called in error messages.
+        source: where the user set ``path`` (a config key or argument), for messages.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (or cannot be fetched).
+        CorruptCheckpointError: ``path`` is truncated or damaged
+            (:class:`kdbench.utils.checkpoint.CorruptCheckpointError`).
+        RuntimeError: missing, unexpected or shape-mismatched keys (listed by name).
+    """
+    if not path:
+        raise FileNotFoundError(
+            f'No {owner} checkpoint given: set {source} (e.g. --cfg-options {source}=PATH), '
+            f'or train the {owner} first with tools/train.py and its config.')
+    checkpoint = load_named_weights(path, owner, source)
+    load_state_strictly(model, extract_state_dict(checkpoint, model), path, owner)
+
+
 def without_pretraining(cfg: Any) -> Any:
     """A copy of a model config with every pre-training weight source removed
     (:data:`PRETRAINED_KEYS` set to ``None``, ``Pretrained`` init_cfgs dropped): what
@@ -136,8 +162,7 @@ class PretrainedInit:
                  map_location: Any = 'cpu'):
         self.checkpoint, self.prefix = checkpoint, prefix
 
-    def __call__(self, module: torch.nn.Module) -> None:
-        from .checkpoint import extract_state_dict, load_state_strictly
+    def __call__(self, module: nn.Module) -> None:
         checkpoint = load_named_weights(self.checkpoint, 'pretrained', 'init_cfg.checkpoint')
         if self.prefix:
             state = checkpoint.get('state_dict', checkpoint)

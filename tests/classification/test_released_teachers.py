@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from kdbench.registry import MODELS
-from kdbench.utils.checkpoint import load_task_weights
 from kdbench.utils.key_maps import to_released
+from kdbench.utils.weights import load_task_weights
 
 #: Every CIFAR architecture with a released-layout map, with keys of the official
 #: definitions (RepDistiller's ``models/``) its released file must hold.

@@ -8,7 +8,7 @@ from torch import nn
 from kdbench.distill import Distiller
 from kdbench.distill.functional import at_loss, kd_loss
 from kdbench.registry import MODELS
-from kdbench.utils.checkpoint import load_task_weights
+from kdbench.utils.weights import load_task_weights
 
 KD_AT = dict(kd=dict(type='KD'), at=dict(type='AT'))
 

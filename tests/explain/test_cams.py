@@ -17,7 +17,7 @@ from kdbench.apis import load_config, task_model_cfg
 from kdbench.explain import cam_grid, model_cams, visualize_cams
 from kdbench.explain.cams import colour_map, grid_size, tile_size
 from kdbench.registry import DATASETS, MODELS
-from kdbench.utils.checkpoint import load_task_weights
+from kdbench.utils.weights import load_task_weights
 
 TEACHER_CFG = os.path.join(ROOT, 'configs/demo/resnet20_digits.py')
 STUDENT_CFG = os.path.join(ROOT, 'configs/demo/resnet8_digits.py')

@@ -15,7 +15,7 @@ from torch import nn
 
 from kdbench.distill.taps import TapPoint
 from kdbench.registry import MODELS
-from kdbench.utils.checkpoint import load_task_weights
+from kdbench.utils.weights import load_task_weights
 
 from .tap_tables import gap_linear_taps
 
