@@ -85,7 +85,7 @@ def test_variant_switches_join_the_configs_model_speed(tmp_path):
     config.write_text(f"_base_ = ['{ROOT}/configs/demo/kd_resnet20_resnet8_digits.py']\n"
                       'model = dict(speed=dict(channels_last=True))\n')
     with DefaultScope.overwrite_default_scope('kdbench'):
-        case = overhead.build_case(str(config), Shape(2, 16), False,
+        case = overhead.build_case(str(config), Shape(2, 16),
                                    TeacherCheckpoints(str(tmp_path)),
                                    overhead.VARIANTS['bf16_teacher'])
     speed = case.distiller.speed

@@ -157,7 +157,7 @@ def test_loss_difference_is_relative_with_a_floor():
 def test_first_step_losses_are_repeatable_with_dropout_and_keep_batchnorm_state(tmp_path):
     with DefaultScope.overwrite_default_scope('kdbench'):
         case = overhead.build_case('configs/demo/kd_resnet20_resnet8_digits.py',
-                                   Shape(4, 16), False, TeacherCheckpoints(str(tmp_path)))
+                                   Shape(4, 16), TeacherCheckpoints(str(tmp_path)))
     net = case.distiller.student.net
     net.relu = nn.Sequential(nn.ReLU(), nn.Dropout(0.5))
     buffers = [b.clone() for b in case.distiller.buffers()]

@@ -226,7 +226,7 @@ def run_case(task: str, method: str, config: str, label: str, settings: Settings
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     try:
-        case = overhead.build_case(config, shape, TASKS[task].dense, checkpoints, options,
+        case = overhead.build_case(config, shape, checkpoints, options,
                                    settings.device)
         cls = DISTILL_METHODS.get(method)
         if not any(isinstance(m, cls) for m in case.distiller.methods.values()):

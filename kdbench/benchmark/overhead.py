@@ -47,25 +47,24 @@ def methods() -> Tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Task:
-    """A teacher-student pair and the input shapes it is benchmarked at.
+    """A teacher-student pair and the input shapes it is benchmarked at (the batch's
+    targets come from the student's task, :meth:`~kdbench.task.TaskModel.example_batch`).
 
     Args:
         config: config path pattern with ``{method}`` (a prefix of :func:`methods`).
         cpu, gpu, smoke: shapes on CPU, on a GPU, and in ``--smoke`` mode.
-        dense: labels are ``[N, H, W]`` maps (segmentation) instead of ``[N]``.
     """
     config: str
     cpu: Shape
     gpu: Shape
     smoke: Shape
-    dense: bool
 
 
 TASKS: Dict[str, Task] = {
     'cifar': Task('configs/cls/{method}_resnet32x4_resnet8x4_cifar100.py', cpu=Shape(64, 32),
-                  gpu=Shape(64, 32), smoke=Shape(4, 32), dense=False),
+                  gpu=Shape(64, 32), smoke=Shape(4, 32)),
     'voc': Task('configs/seg/{method}_deeplabv3p_r101_r18_voc.py', cpu=Shape(2, 256),
-                gpu=Shape(8, 512), smoke=Shape(2, 128), dense=True),
+                gpu=Shape(8, 512), smoke=Shape(2, 128)),
 }
 
 #: Named sets of Distiller speed switches (``--variants``), keys of ``model.speed``
@@ -130,12 +129,12 @@ class Case(DistillerCase):
                     distill=self.distill_step)
 
 
-def build_case(config: str, shape: Shape, dense: bool, checkpoints: TeacherCheckpoints,
+def build_case(config: str, shape: Shape, checkpoints: TeacherCheckpoints,
                options: Optional[dict] = None, device: str = 'cpu') -> Case:
     """The :class:`Case` of ``config``: :func:`kdbench.testing.build_distiller_case` (the
     Distiller with random weights, its optimizer wrappers, a random batch of ``shape``;
     speed switches ``options``)."""
-    return Case(**vars(build_distiller_case(config, shape, dense, checkpoints, options,
+    return Case(**vars(build_distiller_case(config, shape, checkpoints, options,
                                             device)))
 
 
@@ -216,7 +215,7 @@ def profile(task_name: str, method: str, variant: str = 'default', smoke: bool =
     with tempfile.TemporaryDirectory() as tmp, \
             DefaultScope.overwrite_default_scope('kdbench'):
         case = build_case(task.config.format(method=method), task_shape(task, smoke, device),
-                          task.dense, TeacherCheckpoints(tmp), VARIANTS[variant], device)
+                          TeacherCheckpoints(tmp), VARIANTS[variant], device)
         for _ in range(2):
             case.distill_step()
         with torch.profiler.profile(activities=activities) as prof:
@@ -241,7 +240,7 @@ def run_case(task_name: str, method: str, variant: str, repeats: int, warmup: in
                   batch=shape.batch, input_size=[shape.size, shape.size], device=device,
                   status='ok', reason='', warmup=warmup, repeats=repeats, target=target)
     try:
-        case = build_case(result['config'], shape, task.dense, checkpoints,
+        case = build_case(result['config'], shape, checkpoints,
                           VARIANTS[variant], device)
         case.prepare()
         times, cpu_times = time_case(case, repeats, warmup)

@@ -5,9 +5,9 @@ Used by the tests (``tests/conftest.py``), the overhead benchmark
 (:mod:`kdbench.benchmark.overhead`) and the GPU check (:mod:`kdbench.benchmark.gpu_check`,
 ``tools/gpu_check.py``); nothing here trains or reads a dataset.
 """
-from .batches import Shape, random_batch
+from .batches import Shape
 from .distillers import DistillerCase, build_distiller_case
 from .teachers import TeacherCheckpoints, calibrate_batchnorm, write_random_teacher
 
 __all__ = ['DistillerCase', 'Shape', 'TeacherCheckpoints', 'build_distiller_case',
-           'calibrate_batchnorm', 'random_batch', 'write_random_teacher']
+           'calibrate_batchnorm', 'write_random_teacher']

@@ -17,7 +17,7 @@ from kdbench.registry import MODELS
 from kdbench.utils.amp import enable_amp
 from kdbench.utils.weights import without_pretraining
 
-from .batches import Shape, random_batch
+from .batches import Shape
 from .teachers import TeacherCheckpoints
 
 
@@ -29,7 +29,8 @@ class DistillerCase:
         distiller: the Distiller of the config.
         distill_optim: the config's optimizer wrapper over the Distiller.
         student_optim: the same optimizer config over its student alone.
-        data: a random batch as a dataloader delivers it (:func:`random_batch`).
+        data: a random batch as a dataloader delivers it (the student's
+            :meth:`~kdbench.task.TaskModel.example_batch`, seed 0).
         cuda: whether the case runs on a CUDA device.
     """
     distiller: torch.nn.Module
@@ -37,11 +38,6 @@ class DistillerCase:
     student_optim: OptimWrapper
     data: dict
     cuda: bool
-
-
-def _num_classes(model_cfg: dict) -> int:
-    student = model_cfg['student']
-    return student['net']['num_classes'] if 'net' in student else student['num_classes']
 
 
 @contextlib.contextmanager
@@ -58,15 +54,15 @@ def _errors_only() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def build_distiller_case(config: str, shape: Shape, dense: bool,
+def build_distiller_case(config: str, shape: Shape,
                          checkpoints: TeacherCheckpoints, options: Optional[dict] = None,
                          device: str = 'cpu') -> DistillerCase:
     """The Distiller of ``config`` (a path, or a path in the checkout:
     :func:`kdbench.paths.config_path`) with random weights: the teacher's from
     ``checkpoints``, no pre-training files (:func:`without_pretraining`), seed 0 for the
     rest. ``options`` are speed switches merged into ``model.speed`` (``amp=True``: mixed
-    precision). The batch has ``shape`` and labels ``[N]``, or ``[N, S, S]`` with
-    ``dense``. Build it inside ``DefaultScope.overwrite_default_scope('kdbench')``."""
+    precision). The batch is the student's ``example_batch`` of ``shape`` (the task
+    contract, :mod:`kdbench.task`). Build it inside ``DefaultScope.overwrite_default_scope('kdbench')``."""
     options = dict(options or {})
     amp = options.pop('amp', False)
     cfg = load_config(config_path(config))   # imports the config's task plugin
@@ -82,6 +78,7 @@ def build_distiller_case(config: str, shape: Shape, dense: bool,
     with _errors_only():
         distill_optim = build_optim_wrapper(distiller, optim_cfg)
         student_optim = build_optim_wrapper(distiller.student, optim_cfg)
-    data = random_batch(shape, _num_classes(model_cfg), dense)
+    data = distiller.student.example_batch(shape.batch, shape.size,
+                                           torch.Generator().manual_seed(0))
     return DistillerCase(distiller, distill_optim, student_optim, data,
                          device.startswith('cuda'))
