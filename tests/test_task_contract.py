@@ -15,8 +15,8 @@ SEGMENTOR = dict(type='DeepLabV3PlusSegmentor', encoder='resnet18', num_classes=
 
 
 def test_both_shipped_task_models_declare_their_task():
-    assert task_of(MODELS.build(CLASSIFIER), 'student') == TaskSpec('classification',
-                                                                     num_classes=7)
+    assert task_of(MODELS.build(CLASSIFIER), 'student') == TaskSpec(
+        'classification', num_classes=7)
     assert task_of(MODELS.build(SEGMENTOR), 'student') == TaskSpec(
         'segmentation', dense=True, num_classes=5, ignore_index=255)
 

@@ -10,4 +10,3 @@ class Shape:
     """Batch size and square input side of one setting."""
     batch: int
     size: int
-

@@ -62,7 +62,8 @@ def build_distiller_case(config: str, shape: Shape,
     ``checkpoints``, no pre-training files (:func:`without_pretraining`), seed 0 for the
     rest. ``options`` are speed switches merged into ``model.speed`` (``amp=True``: mixed
     precision). The batch is the student's ``example_batch`` of ``shape`` (the task
-    contract, :mod:`kdbench.task`). Build it inside ``DefaultScope.overwrite_default_scope('kdbench')``."""
+    contract, :mod:`kdbench.task`). Build it inside
+    ``DefaultScope.overwrite_default_scope('kdbench')``."""
     options = dict(options or {})
     amp = options.pop('amp', False)
     cfg = load_config(config_path(config))   # imports the config's task plugin
