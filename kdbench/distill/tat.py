@@ -92,7 +92,7 @@ from kdbench.registry import DISTILL_METHODS
 from .attention import attention_flat
 from .base import DistillMethod
 from .taps import TapPoint
-from .tat_fast import IMPLEMENTATIONS, chunked_loss, select_path, tiled_losses
+from .tat_fast import check_implementation, chunked_loss, select_path, tiled_losses
 
 MODES = ('global', 'hierarchical')
 CONNECTORS = ('identity', 'conv1x1_bn', 'conv3x3_bn')
@@ -321,10 +321,7 @@ class TaT(DistillMethod):
                  efficient: Optional[bool] = None, implementation: str = 'auto'):
         if mode not in MODES:
             raise ValueError(f"TaT mode must be one of {MODES}, got '{mode}'.")
-        if implementation not in IMPLEMENTATIONS:
-            raise ValueError(f'TaT implementation must be one of {IMPLEMENTATIONS}, got '
-                             f"'{implementation}'; 'reference' runs the reference functions "
-                             "of kdbench/distill/tat.py, 'auto' may take a CPU path.")
+        check_implementation(implementation)
         defaults = MODE_DEFAULTS[mode]
         if mode == 'global':
             misplaced = [name for name, value in (

@@ -43,6 +43,14 @@ PER_POSITION = ('identity', 'conv1x1_bn')
 Size = Tuple[int, int]
 
 
+def check_implementation(implementation: str) -> None:
+    """Raise a ``ValueError`` unless ``implementation`` is one of :data:`IMPLEMENTATIONS`."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f'TaT implementation must be one of {IMPLEMENTATIONS}, got '
+                         f"'{implementation}'; 'reference' runs the reference functions "
+                         "of kdbench/distill/tat.py, 'auto' may take a CPU path.")
+
+
 def select_path(implementation: str, device_type: str, mode: str, kinds: Iterable[str],
                 student_size: Sequence[int], teacher_size: Sequence[int],
                 patches: Optional[Size] = None, groups: Optional[int] = None,
@@ -63,9 +71,7 @@ def select_path(implementation: str, device_type: str, mode: str, kinds: Iterabl
         patches, groups, kernel: the hierarchical settings (``(n, m)``, ``g``, the anchor
             kernel); unused otherwise.
     """
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f'TaT implementation must be one of {IMPLEMENTATIONS}, got '
-                         f"'{implementation}'.")
+    check_implementation(implementation)
     if implementation == 'reference' or device_type != 'cpu' or mode != 'hierarchical':
         return 'reference'
     if tiles_first(kinds, student_size, teacher_size, patches, groups, kernel):
