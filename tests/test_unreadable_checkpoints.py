@@ -131,3 +131,19 @@ def test_export_names_a_pickled_list(tmp_path, monkeypatch):
     torch.save([torch.ones(1)], tmp_path / 'list.pth')
     with pytest.raises(CorruptCheckpointError, match=r"list.pth' holds a list of 1 items"):
         _tool(monkeypatch, 'export_student.py', tmp_path / 'list.pth', tmp_path / 'out.pth')
+
+
+def test_a_damaged_label_embedding_cache_is_computed_again(tmp_path):
+    from kdbench.explain.labels import cache_path, label_embeddings
+    calls = []
+
+    def encoder(names):
+        calls.append(names)
+        return torch.ones(len(names), 4)
+    label_embeddings(['cat', 'dog'], cache_dir=str(tmp_path), encoder=encoder)
+    path = cache_path(['cat', 'dog'], str(tmp_path))
+    with open(path, 'r+b') as f:                   # an interrupted copy of the cache
+        f.truncate(os.path.getsize(path) // 2)
+    assert torch.equal(label_embeddings(['cat', 'dog'], cache_dir=str(tmp_path),
+                                        encoder=encoder), torch.ones(2, 4))
+    assert len(calls) == 2 and load_local_checkpoint(path)['names'] == ['cat', 'dog']

@@ -60,7 +60,7 @@ class UntrustedCheckpointError(RuntimeError):
 @contextlib.contextmanager
 def trusted_checkpoints(trust: bool) -> Iterator[None]:
     """Within the block, :func:`load_local_checkpoint` calls without an explicit ``trust``
-    use ``trust`` (the run's ``trust_checkpoint``); outside it they refuse as before."""
+    use ``trust`` (the run's ``trust_checkpoint``); outside any block they refuse."""
     token = _TRUSTED.set(bool(trust))
     try:
         yield
