@@ -1,6 +1,7 @@
 """Checkpoint loading is scoped to the files the user names: importing kdbench changes no
 global behaviour, Runner checkpoints load weights-only with mmengine's classes allow-listed,
-other objects load with a warning naming the file, and damaged files are named as such."""
+other objects are refused naming the file unless the user consents (then they load with a
+warning naming the file), and damaged files are named as such."""
 import json
 import logging
 import os
@@ -13,8 +14,9 @@ import torch
 from mmengine.logging import MMLogger
 from shared_setup import ROOT
 
-from kdbench.utils.checkpoint import (CorruptCheckpointError, _history_buffer_attr,
-                                      load_local_checkpoint)
+from kdbench.utils.checkpoint import (CorruptCheckpointError, UntrustedCheckpointError,
+                                      _history_buffer_attr, load_local_checkpoint,
+                                      trusted_checkpoints)
 from kdbench.utils.weights import load_task_weights
 
 
@@ -97,14 +99,27 @@ class Custom:
     """A class no weights-only load accepts."""
 
 
-def test_other_objects_load_with_one_warning_naming_the_file(tmp_path, warnings_logged):
+def test_other_objects_are_refused_and_load_with_consent_and_one_warning(
+        tmp_path, warnings_logged):
     path = tmp_path / 'custom.pth'
     torch.save(dict(state_dict={'w': torch.ones(2)}, extra=Custom()), path)
-    checkpoint = load_local_checkpoint(str(path))
+    with pytest.raises(UntrustedCheckpointError) as refused:
+        load_local_checkpoint(str(path))
+    assert f"'{path}'" in str(refused.value) and 'test_checkpoint_loading.Custom' in \
+        str(refused.value) and '--trust-checkpoint' in str(refused.value)
+    assert 'trust_checkpoint = True' in str(refused.value) and not warnings_logged
+    checkpoint = load_local_checkpoint(str(path), trust=True)
     assert isinstance(checkpoint['extra'], Custom)
     assert len(warnings_logged) == 1
     assert str(path) in warnings_logged[0] and 'weights_only=False' in warnings_logged[0]
     assert 'Custom' in warnings_logged[0]
+    with trusted_checkpoints(True):                 # a run's consent, for the block only
+        assert isinstance(load_local_checkpoint(str(path))['extra'], Custom)
+        assert isinstance(load_local_checkpoint(str(path), trust=True)['extra'], Custom)
+        with pytest.raises(UntrustedCheckpointError):
+            load_local_checkpoint(str(path), trust=False)
+    with pytest.raises(UntrustedCheckpointError):
+        load_local_checkpoint(str(path))
 
 
 def _truncated(tmp_path, tiny_classifier_cfg, teacher_ckpt):

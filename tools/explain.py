@@ -5,6 +5,7 @@
         [--rows R] [--taps stage1 stage2 ...] [--cam gradcam|hirescam]
         [--label-embeddings minilm|onehot] [--cache DIR] [--no-perturb] [--keep F]
         [--split test|val|train] [--device cpu|cuda] [--scoring paper|code] [--out DIR]
+        [--trust-checkpoint]
 
 STUDENT_CFG may be the distillation config the student was trained with (its student is
 explained and, unless --teacher or --no-teacher, its teacher shown when teacher_ckpt
@@ -18,10 +19,12 @@ see docs/explain.md.
 import argparse
 from typing import Optional, Sequence
 
+from kdbench.apis.cli import add_trust_option
 from kdbench.explain import explain_distillation
 from kdbench.explain.labels import DEFAULT_CACHE, LABEL_EMBEDDINGS
 from kdbench.explain.maps import GRAD_CAM_METHODS
 from kdbench.explain.scoring import SCORINGS
+from kdbench.utils.checkpoint import trusted_checkpoints
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -58,19 +61,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='where the models run')
     parser.add_argument('--seed', type=int, default=0, help='seed of the imputation noise')
     parser.add_argument('--out', default='work_dirs/explain', help='output folder')
+    add_trust_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    report = explain_distillation(
-        (args.student_config, args.student_checkpoint),
-        base=tuple(args.base) if args.base else None,
-        teacher=tuple(args.teacher) if args.teacher else None, out_dir=args.out,
-        num_images=args.images, batch_size=args.batch_size, rows=args.rows, taps=args.taps,
-        method=args.cam, labels=args.label_embeddings, cache_dir=args.cache,
-        keep=None if args.no_perturb else args.keep, split=args.split, device=args.device,
-        seed=args.seed, auto_teacher=not args.no_teacher, scoring=args.scoring)
+    with trusted_checkpoints(args.trust_checkpoint):
+        report = explain_distillation(
+            (args.student_config, args.student_checkpoint),
+            base=tuple(args.base) if args.base else None,
+            teacher=tuple(args.teacher) if args.teacher else None, out_dir=args.out,
+            num_images=args.images, batch_size=args.batch_size, rows=args.rows,
+            taps=args.taps, method=args.cam, labels=args.label_embeddings,
+            cache_dir=args.cache, keep=None if args.no_perturb else args.keep,
+            split=args.split, device=args.device, seed=args.seed,
+            auto_teacher=not args.no_teacher, scoring=args.scoring)
     print(f'{args.out}/scores.md:')
     with open(f'{args.out}/scores.md') as f:
         print(f.read())

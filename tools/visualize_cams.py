@@ -2,7 +2,7 @@
 
     python tools/visualize_cams.py TEACHER_CFG TEACHER_CKPT STUDENT_CFG STUDENT_CKPT
         [--out DIR] [--images N] [--topk K] [--resolution R] [--split test|val|train]
-        [--device cpu|cuda]
+        [--device cpu|cuda] [--trust-checkpoint]
 
 For the first N images of the student config's test set, each row shows the image and,
 for the teacher's top-K classes, both models' CAMs at full resolution and pooled to R x R.
@@ -11,7 +11,9 @@ distillation config (its student is used).
 """
 import argparse
 
+from kdbench.apis.cli import add_trust_option
 from kdbench.explain import visualize_cams
+from kdbench.utils.checkpoint import trusted_checkpoints
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,15 +29,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--split', choices=['test', 'val', 'train'], default='test',
                         help="which dataloader's dataset of the student config")
     parser.add_argument('--device', default='cpu', help='where the models run')
+    add_trust_option(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    png = visualize_cams(args.teacher_config, args.teacher_checkpoint, args.student_config,
-                         args.student_checkpoint, args.out, num_images=args.images,
-                         topk=args.topk, resolution=args.resolution, split=args.split,
-                         device=args.device)
+    with trusted_checkpoints(args.trust_checkpoint):
+        png = visualize_cams(args.teacher_config, args.teacher_checkpoint,
+                             args.student_config, args.student_checkpoint, args.out,
+                             num_images=args.images, topk=args.topk,
+                             resolution=args.resolution, split=args.split, device=args.device)
     print(png)
 
 

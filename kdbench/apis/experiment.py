@@ -47,7 +47,8 @@ def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
     prepare_distributed(cfg)
     runner = KDRunner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    load_task_weights(model, checkpoint, owner='student', source='CHECKPOINT')
+    load_task_weights(model, checkpoint, owner='student', source='CHECKPOINT',
+                      trust=runner.trust_checkpoint)
     loop = runner.test_loop
     for metric in loop.evaluator.metrics:      # per-sample writers need the names and order
         if hasattr(metric, 'bind_dataloader'):

@@ -2,9 +2,14 @@
 
 ``--resume``, ``load_from`` and every other checkpoint the Runner loads go through
 :func:`~kdbench.utils.checkpoint.load_local_checkpoint` (weights-only with mmengine's
-classes allow-listed, a clear error for truncated files, a trusted fallback with a warning
-for files holding other objects); its checkpoint saves are atomic. Other code in the process
-keeps torch's and mmengine's defaults.
+classes allow-listed, a clear error for unreadable files; a file holding other objects is
+refused unless the config sets ``trust_checkpoint = True``, which ``--trust-checkpoint``
+does); URLs and ``torchvision://`` names are downloaded and checked as
+:mod:`kdbench.utils.weights` says. The weights its model's constructors and
+``init_weights`` load (``teacher_ckpt``, ``encoder_ckpt``, ``weights``, ``Pretrained``)
+get the same consent through :func:`~kdbench.utils.checkpoint.trusted_checkpoints`. Its
+checkpoint saves are atomic. Other code in the process keeps torch's and mmengine's
+defaults.
 
 Its dataloaders are built with their workers' seeding as constructor arguments: the train
 dataloader, when it has workers, draws per-epoch worker streams
@@ -18,20 +23,38 @@ from typing import Callable, Optional, Union
 
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from torch import nn
 
 from kdbench.hooks.worker_seed import epoch_seeded_loader, worker_generator
 from kdbench.registry import RUNNERS
 from kdbench.utils.atomic_io import atomic_backend_args
-from kdbench.utils.checkpoint import load_local_checkpoint
+from kdbench.utils.checkpoint import load_local_checkpoint, trusted_checkpoints
+from kdbench.utils.weights import load_named_weights
 
 
 @RUNNERS.register_module()
 class KDRunner(Runner):
-    """``Runner`` whose checkpoint loads (resume, ``load_from``) use kdbench's loader for
-    local files (URLs and other schemes go through mmengine's ``CheckpointLoader``), whose
-    saves are atomic and whose train and validation dataloaders seed their workers as the
-    module docstring says (registered in kdbench's RUNNERS)."""
+    """``Runner`` whose checkpoint loads (resume, ``load_from``, the model's weights) use
+    kdbench's loaders with the config's ``trust_checkpoint`` consent, whose saves are atomic
+    and whose train and validation dataloaders seed their workers as the module docstring
+    says (registered in kdbench's RUNNERS)."""
+
+    @property
+    def trust_checkpoint(self) -> bool:
+        """The config's ``trust_checkpoint`` (``--trust-checkpoint``): load checkpoint files
+        that need more than a weights-only load."""
+        return bool(self.cfg.get('trust_checkpoint', False))
+
+    def build_model(self, model) -> nn.Module:
+        """As ``Runner.build_model``, the weights its constructors load given the consent."""
+        with trusted_checkpoints(self.trust_checkpoint):
+            return super().build_model(model)
+
+    def _init_model_weights(self) -> None:
+        """As mmengine's, ``Pretrained`` init_cfgs given the consent."""
+        with trusted_checkpoints(self.trust_checkpoint):
+            super()._init_model_weights()
 
     def build_train_loop(self, loop):
         """As ``Runner.build_train_loop``, the train dataloader config (when it has workers)
@@ -50,11 +73,12 @@ class KDRunner(Runner):
 
     def load_checkpoint(self, filename: str, map_location: Union[str, Callable] = 'cpu',
                         strict: bool = False, revise_keys: list = [(r'^module.', '')]):
-        """As ``Runner.load_checkpoint``, reading local files with kdbench's loader."""
+        """As ``Runner.load_checkpoint``, reading files with kdbench's loaders."""
         if '://' in filename:
-            checkpoint = _load_checkpoint(filename, map_location=map_location)
+            checkpoint = load_named_weights(filename, 'resumed', 'load_from',
+                                            self.trust_checkpoint, map_location)
         else:
-            checkpoint = load_local_checkpoint(filename, map_location=map_location)
+            checkpoint = load_local_checkpoint(filename, map_location, self.trust_checkpoint)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict,

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from kdbench.utils.atomic_io import write_atomically
+from kdbench.utils.checkpoint import CorruptCheckpointError, load_local_checkpoint
 
 LABEL_EMBEDDINGS = ('minilm', 'onehot')
 #: Where embeddings are cached unless told otherwise.
@@ -67,7 +68,10 @@ def label_embeddings(class_names: Sequence[str], kind: str = 'minilm',
         return torch.eye(len(names))
     path = cache_path(names, cache_dir) if cache_dir else None
     if path and os.path.isfile(path):
-        cached = torch.load(path, map_location='cpu', weights_only=True)
+        try:
+            cached = load_local_checkpoint(path, trust=False)
+        except CorruptCheckpointError:           # a damaged cache file is a cache miss
+            cached = {}
         if cached.get('names') == names:
             return cached['embeddings']
     embeddings = (encoder or minilm_encoder())(names).float().cpu()

@@ -17,20 +17,12 @@ from mmengine.model import is_model_wrapper
 from kdbench.data_contract import sample_files
 from kdbench.registry import HOOKS
 from kdbench.utils.atomic_io import write_atomically
+from kdbench.utils.file_hash import file_sha256
 
 from .random_state import random_states, set_random_states
 
 CACHE_NAME = 'teacher_metrics.json'
 CACHE_ENV = 'KDBENCH_CACHE_DIR'
-
-
-def file_sha256(path: str, chunk: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_key(teacher_ckpt: str, settings: dict) -> str:

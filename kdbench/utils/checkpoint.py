@@ -3,16 +3,29 @@
 Loading weights by name (``teacher_ckpt``, ``torchvision://``, URLs) builds on this module:
 :mod:`kdbench.utils.weights` (:func:`~kdbench.utils.weights.load_task_weights`).
 
-Nothing here changes torch's or mmengine's global behaviour: the safe-globals allow-list is
-active only for the duration of one :func:`load_local_checkpoint` call.
+Every checkpoint file kdbench reads goes through :func:`load_local_checkpoint`: a
+weights-only load with mmengine's checkpoint classes allow-listed; a file that needs more
+(it pickles other Python objects, whose unpickling runs their code) is refused unless the
+user consents (``--trust-checkpoint``, the config key ``trust_checkpoint = True``); any
+other failure to read the file is a :class:`CorruptCheckpointError` naming it.
+
+Consent is an argument (``trust``); code that builds models from a config, whose
+constructors load weights (a Distiller's ``teacher_ckpt``, ``encoder_ckpt``, ``weights``,
+``Pretrained`` init), runs inside :func:`trusted_checkpoints`, a ``with`` block that sets
+the default of ``trust`` for the loads made in it (a context variable: nothing outside the
+block, nor other threads, see it). Nothing here changes torch's or mmengine's global
+behaviour: the safe-globals allow-list is active only for the duration of one
+:func:`load_local_checkpoint` call.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import pickle
 import re
-from typing import Callable, Dict, List, Mapping, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 import torch
 from mmengine.logging import print_log
@@ -21,13 +34,43 @@ from torch import Tensor, nn
 from .key_maps import is_released_layout, rename_hints, rename_released
 
 _SHOWN_KEYS = 8
-#: What a weights-only load of a truncated or damaged file raises (besides torch's zip
-#: reader's RuntimeError).
-_DAMAGED = (EOFError, KeyError, ValueError, pickle.UnpicklingError)
+#: How to consent to loading a file that needs more than a weights-only load.
+TRUST_HINT = ('--trust-checkpoint (tools/train.py, tools/test.py, tools/export_student.py, '
+              'tools/explain.py, tools/visualize_cams.py) or trust_checkpoint = True in the '
+              'config')
+#: What torch's weights-only unpickler says when it refuses an object (as opposed to
+#: failing on damaged bytes); the first group that matches names the object.
+_REFUSED = re.compile(r'GLOBAL (\S+) (?:was not an allowed global|whose module)'
+                      r"|but got <class '([^']+)'>"
+                      r'|reduce for unrecognized function (.+?)(?: which belongs|$)', re.M)
+_TRUSTED: contextvars.ContextVar = contextvars.ContextVar('kdbench_trust_checkpoint',
+                                                          default=False)
 
 
 class CorruptCheckpointError(RuntimeError):
-    """A checkpoint file that exists but cannot be read (truncated or damaged)."""
+    """A checkpoint file that exists but cannot be read as a checkpoint: truncated or
+    damaged, not holding a dict, or not matching the hash in its name."""
+
+
+class UntrustedCheckpointError(RuntimeError):
+    """A checkpoint file that needs more than a weights-only load, loaded without consent
+    (``--trust-checkpoint`` / ``trust_checkpoint = True``)."""
+
+
+@contextlib.contextmanager
+def trusted_checkpoints(trust: bool) -> Iterator[None]:
+    """Within the block, :func:`load_local_checkpoint` calls without an explicit ``trust``
+    use ``trust`` (the run's ``trust_checkpoint``); outside any block they refuse."""
+    token = _TRUSTED.set(bool(trust))
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def trusting() -> bool:
+    """The consent of the innermost :func:`trusted_checkpoints` block (``False`` outside)."""
+    return _TRUSTED.get()
 
 
 def _history_buffer_attr(obj, name: str):
@@ -55,57 +98,98 @@ def mmengine_safe_globals() -> List[Union[Callable, tuple]]:
             (_history_buffer_attr, 'builtins.getattr')]
 
 
-def _damaged(path: str, err: BaseException) -> CorruptCheckpointError:
+def _first_line(err: BaseException) -> str:
+    """The informative line of an exception (torch wraps the weights-only unpickler's
+    message in paragraphs of advice)."""
+    text = str(err)
+    if 'WeightsUnpickler error:' in text:
+        text = text.split('WeightsUnpickler error:', 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f'{type(err).__name__}: {lines[0] if lines else "no details"}'
+
+
+def _unreadable(path: str, err: BaseException) -> CorruptCheckpointError:
     return CorruptCheckpointError(
-        f"Checkpoint '{path}' is truncated or corrupt ({type(err).__name__}: "
-        f'{str(err).splitlines()[0] if str(err) else "no details"}): it could not be read. '
-        'Copy or download it again (an interrupted transfer or save leaves a partial file).')
+        f"Checkpoint '{path}' is truncated or corrupt: it could not be read "
+        f'({_first_line(err)}). Copy or download it again (an interrupted transfer or save '
+        'leaves a partial file).')
 
 
-def _is_damaged(err: BaseException) -> bool:
-    """Whether ``torch.load`` failed on the file's bytes (not on an unsafe global)."""
-    if isinstance(err, RuntimeError):
-        return 'PytorchStreamReader' in str(err) or 'zip archive' in str(err)
-    if isinstance(err, pickle.UnpicklingError):
-        return 'Weights only load failed' not in str(err)
-    return isinstance(err, _DAMAGED)
+def refused_object(err: BaseException) -> Optional[str]:
+    """The object (the ``GLOBAL`` name or class torch reports) for which a weights-only
+    ``torch.load`` refused the file, or ``None`` when ``err`` is another failure."""
+    found = _REFUSED.search(str(err)) if isinstance(err, pickle.UnpicklingError) else None
+    return next(group for group in found.groups() if group) if found else None
 
 
-def _torch_load(path: str, map_location, weights_only: bool):
+def _described(obj: Any) -> str:
+    if isinstance(obj, Tensor):
+        return f'a tensor of shape {tuple(obj.shape)}'
+    if isinstance(obj, nn.Module):
+        return f'a whole {type(obj).__name__} module (save its state_dict() instead)'
+    if isinstance(obj, (list, tuple, set)):
+        return f'a {type(obj).__name__} of {len(obj)} items'
+    return f'a {type(obj).__name__}'
+
+
+def _load_trusted(path: str, map_location, refused: str) -> Any:
     try:
-        return torch.load(path, map_location=map_location, weights_only=weights_only)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:
-        if _is_damaged(err):
-            raise _damaged(path, err) from err
-        raise
+        raise CorruptCheckpointError(
+            f"Checkpoint '{path}' could not be read even with --trust-checkpoint "
+            f'({_first_line(err)}): it holds {refused}, whose code is not importable here, '
+            'or it is damaged.') from err
+    print_log(f"Loaded '{path}' with weights_only=False as you consented "
+              f'(--trust-checkpoint / trust_checkpoint): it holds {refused}, which a '
+              'weights-only load refuses; unpickling it ran its code.',
+              logger='current', level=logging.WARNING)
+    return checkpoint
 
 
-def load_local_checkpoint(filename: str, map_location: Union[str, Callable] = 'cpu') -> dict:
-    """Load a local checkpoint file that the user named (``--resume``, ``load_from``,
-    ``teacher_ckpt``, ``encoder_ckpt``, ``tools/test.py CHECKPOINT``).
+def load_local_checkpoint(filename: str, map_location: Union[str, Callable] = 'cpu',
+                          trust: Optional[bool] = None) -> dict:
+    """Load a local checkpoint file (``--resume``, ``load_from``, ``teacher_ckpt``,
+    ``encoder_ckpt``, ``tools/test.py CHECKPOINT``, a download's hub-cache copy).
 
-    First with ``weights_only=True`` and mmengine's checkpoint classes allow-listed for this
-    call only (:func:`mmengine_safe_globals`): kdbench's and mmengine's checkpoints and plain
-    state dicts load so. A file holding other Python objects is trusted because the user
-    named it: it loads with ``weights_only=False`` and one warning line naming it.
+    A ``weights_only=True`` load with mmengine's checkpoint classes allow-listed for this
+    call only (:func:`mmengine_safe_globals`): kdbench's and mmengine's checkpoints, plain
+    state dicts and the released teachers load so. A file holding other Python objects
+    loads with ``weights_only=False`` (and one warning line naming it) only when ``trust``
+    is true; ``trust=None`` means the enclosing :func:`trusted_checkpoints` block's consent.
+
+    Returns:
+        The checkpoint: a dict (a state dict or an mmengine checkpoint).
 
     Raises:
         FileNotFoundError: no such file.
-        CorruptCheckpointError: the file is truncated or damaged (named in the message).
+        UntrustedCheckpointError: the file needs more than a weights-only load and
+            ``trust`` is false (the message names the file, the object and how to opt in).
+        CorruptCheckpointError: any other failure to read the file (truncated, damaged,
+            a zip with a missing record), or it holds no dict (a list, a tensor).
     """
     path = os.path.expanduser(filename)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Checkpoint '{path}' can not be found.")
     try:
         with torch.serialization.safe_globals(mmengine_safe_globals()):
-            return _torch_load(path, map_location, weights_only=True)
-    except pickle.UnpicklingError as err:           # an object outside the allow-list
-        found = re.search(r"GLOBAL (\S+)|but got <class '([^']+)'", str(err))
-        reason = next((g for g in found.groups() if g), '') if found else 'other objects'
-    checkpoint = _torch_load(path, map_location, weights_only=False)
-    print_log(f"Loaded '{path}' with weights_only=False because you named it (it holds "
-              f'{reason}, not allowed in a weights-only load); load only files you trust.',
-              logger='current', level=logging.WARNING)
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        refused = refused_object(err)
+        if refused is None:
+            raise _unreadable(path, err) from err
+        if not (trusting() if trust is None else trust):
+            raise UntrustedCheckpointError(
+                f"Refusing to load checkpoint '{path}': it holds {refused}, which a "
+                'weights-only load does not allow, and unpickling it would run its code. '
+                f'If you trust the file and where it came from, load it with {TRUST_HINT}; '
+                'otherwise convert it to a plain state dict where you trust it.') from None
+        checkpoint = _load_trusted(path, map_location, refused)
+    if not isinstance(checkpoint, Mapping):
+        raise CorruptCheckpointError(
+            f"Checkpoint '{path}' holds {_described(checkpoint)}, not a checkpoint dict (a "
+            "state dict, or an mmengine checkpoint with 'state_dict'): name a file written "
+            'by tools/train.py or torch.save(model.state_dict(), PATH).')
     return checkpoint
 
 

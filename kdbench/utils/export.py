@@ -32,10 +32,11 @@ def student_network_state(checkpoint: Mapping, path: str = 'checkpoint') -> Dict
     return {k: v.detach().cpu().clone() for k, v in strip_prefix(state, NETWORK).items()}
 
 
-def export_student(checkpoint: str, out: str) -> Dict[str, Tensor]:
+def export_student(checkpoint: str, out: str, trust: bool = False) -> Dict[str, Tensor]:
     """Write the bare student network's state dict of ``checkpoint`` to ``out`` (atomically)
-    and return it."""
-    state = student_network_state(load_local_checkpoint(checkpoint), checkpoint)
+    and return it; ``trust`` loads a file that needs more than a weights-only load
+    (:func:`~kdbench.utils.checkpoint.load_local_checkpoint`)."""
+    state = student_network_state(load_local_checkpoint(checkpoint, trust=trust), checkpoint)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_atomically(buffer.getvalue(), out)

@@ -15,11 +15,19 @@
 Downloaded files live in ``$TORCH_HOME/hub/checkpoints/<file name of the URL>``
 (``torch.hub.get_dir()``); a file already there is used without any network access, so an
 offline machine works once the file is copied there (the error says which file and where).
+``open-mmlab://NAME`` is looked up in mmengine's model table and cached the same way.
+
+Downloads are not trusted because they were named: they load weights-only like any file
+(:func:`~kdbench.utils.checkpoint.load_local_checkpoint`, ``trust`` for more), and a file
+named like torch hub's ``NAME-HASH.EXT`` (every torchvision file, e.g.
+``resnet18-f37072fd.pth``) must match: its SHA-256 starts with ``HASH`` (8 or more hex
+digits), or loading stops naming the file to delete and download again.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+import re
+from typing import Any, Callable, Optional, Union
 from urllib.parse import urlparse
 
 import torch
@@ -28,9 +36,18 @@ from torch.hub import download_url_to_file
 
 from kdbench.registry import WEIGHT_INITIALIZERS
 
-from .checkpoint import extract_state_dict, load_local_checkpoint, load_state_strictly
+from .checkpoint import (TRUST_HINT, CorruptCheckpointError, UntrustedCheckpointError,
+                         extract_state_dict, load_local_checkpoint, load_state_strictly,
+                         trusting)
+from .file_hash import file_sha256
 
 TORCHVISION = 'torchvision://'
+#: mmengine's old name for ``torchvision://``.
+MODELZOO = 'modelzoo://'
+OPENMMLAB = ('open-mmlab://', 'openmmlab://')
+#: torch hub's naming convention for downloads: ``NAME-HASH.EXT``, ``HASH`` the first hex
+#: digits of the file's SHA-256 (8 or more here, so that a short word is not taken for one).
+HASH_IN_NAME = re.compile(r'-([0-9a-f]{8,64})\.[^.]+$')
 #: Config keys of task models that name pre-training weights (not needed to evaluate a
 #: trained checkpoint).
 PRETRAINED_KEYS = ('encoder_ckpt', 'weights')
@@ -57,11 +74,28 @@ def hub_file(url: str) -> str:
                         os.path.basename(urlparse(url).path))
 
 
+def check_hash_in_name(path: str, url: str) -> None:
+    """Raise :class:`~kdbench.utils.checkpoint.CorruptCheckpointError` when the file name
+    carries a hash prefix (:data:`HASH_IN_NAME`) that its SHA-256 does not start with."""
+    found = HASH_IN_NAME.search(os.path.basename(path))
+    if found and not file_sha256(path).startswith(found.group(1)):
+        raise CorruptCheckpointError(
+            f"The downloaded file '{path}' does not match the hash in its name (its "
+            f'SHA-256 does not start with {found.group(1)}): it is damaged or another file. '
+            f"Delete it and run again to download '{url}' again (or copy a good copy there).")
+
+
 def fetch(url: str, name: str, source: str) -> str:
-    """The local file of ``url``: the hub cache's copy, downloaded once if absent."""
+    """The local file of ``url``: the hub cache's copy, downloaded once if absent; checked
+    against the hash in its name (:func:`check_hash_in_name`)."""
     path = hub_file(url)
-    if os.path.isfile(path):
-        return path
+    if not os.path.isfile(path):
+        _download(url, path, name, source)
+    check_hash_in_name(path, url)
+    return path
+
+
+def _download(url: str, path: str, name: str, source: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
         download_url_to_file(url, path, progress=False)
@@ -71,14 +105,32 @@ def fetch(url: str, name: str, source: str) -> str:
             f"{err}). Without network access, copy that file to '{path}' (the torch hub "
             'cache; set TORCH_HOME to move it) or set '
             f'{source} to a local path.') from err
-    return path
+
+
+def openmmlab_url(name: str) -> str:
+    """The URL (or file under mmengine's home) mmengine's model table gives
+    ``open-mmlab://MODEL``."""
+    from mmengine.runner.checkpoint import get_deprecated_model_names, get_external_models
+    model = name.split('://', 1)[1]
+    model = get_deprecated_model_names().get(model, model)
+    models = get_external_models()
+    if model not in models:
+        raise ValueError(f"Unknown weights '{name}': mmengine's open-mmlab model table has "
+                         f'no {model!r}.')
+    return models[model]
 
 
 def resolve_weights(name: str, source: str = 'weights') -> Optional[str]:
     """The local file a weight name stands for, or ``None`` for a scheme only mmengine's
     ``CheckpointLoader`` reads. ``source`` is the config key, for messages."""
-    if name.startswith(TORCHVISION):
-        return fetch(torchvision_url(name[len(TORCHVISION):]), name, source)
+    if name.startswith((TORCHVISION, MODELZOO)):
+        return fetch(torchvision_url(name.split('://', 1)[1]), name, source)
+    if name.startswith(OPENMMLAB):
+        url = openmmlab_url(name)
+        if '://' in url:
+            return fetch(url, name, source)
+        from mmengine.runner.checkpoint import _get_mmengine_home
+        return os.path.join(_get_mmengine_home(), url)
     if name.startswith(('http://', 'https://')):
         return fetch(name, name, source)
     if '://' in name:
@@ -86,23 +138,35 @@ def resolve_weights(name: str, source: str = 'weights') -> Optional[str]:
     return os.path.expanduser(name)
 
 
+#: mmengine's loaders that unpickle without ``weights_only`` (through torch hub).
+UNPICKLING_SCHEMES = ('mmcls://',)
+
+
 def load_named_weights(name: str, owner: str = 'pretrained network',
-                       source: str = 'weights') -> Any:
-    """Load the checkpoint object ``name`` stands for (see the module docstring)."""
+                       source: str = 'weights', trust: Optional[bool] = None,
+                       map_location: Union[str, Callable] = 'cpu') -> Any:
+    """Load the checkpoint object ``name`` stands for (see the module docstring); ``trust``
+    as in :func:`~kdbench.utils.checkpoint.load_local_checkpoint`."""
     path = resolve_weights(name, source)
+    trust = trusting() if trust is None else trust
     if path is None:
+        if name.startswith(UNPICKLING_SCHEMES) and not trust:
+            raise UntrustedCheckpointError(
+                f"Refusing to load {source}='{name}': mmengine loads it with "
+                'weights_only=False, which runs the code a file holds. Name its URL instead '
+                f'(checked and loaded weights-only), or consent with {TRUST_HINT}.')
         from mmengine.runner.checkpoint import CheckpointLoader
-        return CheckpointLoader.load_checkpoint(name, map_location='cpu')
+        return CheckpointLoader.load_checkpoint(name, map_location=map_location)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"The {owner} checkpoint '{path}' does not exist: set {source} to an existing "
             f'file, torchvision://NAME or a URL (e.g. --cfg-options {source}=PATH), or '
             f'train the {owner} first with tools/train.py and its config.')
-    return load_local_checkpoint(path)
+    return load_local_checkpoint(path, map_location, trust)
 
 
 def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher',
-                      source: str = 'model.teacher_ckpt') -> None:
+                      source: str = 'model.teacher_ckpt', trust: Optional[bool] = None) -> None:
     """Load a task model's weights strictly from ``path``.
 
     Args:
@@ -111,18 +175,22 @@ def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher',
             ``torchvision://NAME`` or URL).
         owner: how the model is called in error messages.
         source: where the user set ``path`` (a config key or argument), for messages.
+        trust: load a file that needs more than a weights-only load (``None``: the
+            enclosing :func:`~kdbench.utils.checkpoint.trusted_checkpoints` block's consent).
 
     Raises:
         FileNotFoundError: ``path`` does not exist (or cannot be fetched).
-        CorruptCheckpointError: ``path`` is truncated or damaged
-            (:class:`kdbench.utils.checkpoint.CorruptCheckpointError`).
+        CorruptCheckpointError: ``path`` is truncated or damaged, holds no dict, or does
+            not match the hash in its name (:mod:`kdbench.utils.checkpoint`).
+        UntrustedCheckpointError: ``path`` needs more than a weights-only load and
+            ``trust`` is false.
         RuntimeError: missing, unexpected or shape-mismatched keys (listed by name).
     """
     if not path:
         raise FileNotFoundError(
             f'No {owner} checkpoint given: set {source} (e.g. --cfg-options {source}=PATH), '
             f'or train the {owner} first with tools/train.py and its config.')
-    checkpoint = load_named_weights(path, owner, source)
+    checkpoint = load_named_weights(path, owner, source, trust)
     load_state_strictly(model, extract_state_dict(checkpoint, model), path, owner)
 
 
