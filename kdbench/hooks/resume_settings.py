@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
+from mmengine.config import Config
+
 #: Config keys (and the keys under them) compared on resume.
 COMPARED = ('optim_wrapper', 'param_scheduler', 'auto_scale_lr', 'train_cfg',
             'train_dataloader.batch_size')
@@ -75,7 +77,7 @@ def _flatten(value, prefix: str, out: Dict[str, Any]) -> None:
         out[prefix] = list(value) if isinstance(value, tuple) else value
 
 
-def _default_ends(cfg) -> Dict[str, Tuple[Any, str]]:
+def _default_ends(cfg: Config) -> Dict[str, Tuple[Any, str]]:
     """``param_scheduler.<i>.end -> (value, note)`` of the schedulers without ``end``:
     the run length mmengine gives them."""
     train = cfg.get('train_cfg') or {}
@@ -91,7 +93,7 @@ def _default_ends(cfg) -> Dict[str, Tuple[Any, str]]:
     return ends
 
 
-def compared_settings(cfg) -> Tuple[Dict[str, Any], Dict[str, str]]:
+def compared_settings(cfg: Config) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """The compared keys of ``cfg`` as ``dotted key -> value`` with schedulers' default
     ``end`` filled in, and ``key -> note`` for those filled-in values."""
     values: Dict[str, Any] = {}
@@ -106,7 +108,7 @@ def compared_settings(cfg) -> Tuple[Dict[str, Any], Dict[str, str]]:
     return values, {key: note for key, (_, note) in ends.items()}
 
 
-def setting_changes(saved, current) -> List[SettingChange]:
+def setting_changes(saved: Config, current: Config) -> List[SettingChange]:
     """The compared keys (:data:`COMPARED`, not :data:`RESUMABLE`) whose value differs
     between ``saved`` (the checkpoint's stored config) and ``current``, in key order."""
     before, before_notes = compared_settings(saved)
