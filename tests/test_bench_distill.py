@@ -1,8 +1,9 @@
 """The distillation overhead benchmark (smoke mode): its report's fields, table and
-ratio summaries. No timing is asserted."""
+ratio summaries; a failed case makes the tool exit 1. No timing is asserted."""
 import importlib.util
 import json
 import os
+import runpy
 
 import pytest
 import torch
@@ -91,3 +92,16 @@ def test_variant_switches_join_the_configs_model_speed(tmp_path):
     speed = case.distiller.speed
     assert speed.channels_last and speed.teacher_dtype == torch.bfloat16
     assert all(p.dtype == torch.bfloat16 for p in case.distiller.teacher.parameters())
+
+
+def test_a_failed_case_is_reported_and_the_tool_exits_1(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError('no such kernel')
+    monkeypatch.setattr(overhead, 'build_case', broken)
+    monkeypatch.setattr('sys.argv', ['bench_distill.py', '--smoke', '--tasks', 'cifar',
+                                     '--methods', 'kd'])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(os.path.join(ROOT, 'tools', 'bench_distill.py'), run_name='__main__')
+    assert done.value.code == ('1 case(s) failed: cifar/kd/default: RuntimeError: '
+                               'no such kernel')
+    assert 'failed' in capsys.readouterr().out                 # in the table too

@@ -1,6 +1,7 @@
 """The benchmark runner on a tiny suite (digits, 1-epoch runs): table contents against
-the reference file, a run that fails on purpose is recorded and the suite goes on,
-finished runs are skipped, cluster commands, plots and the environment record."""
+the reference file, a run that fails on purpose is recorded, the suite goes on and the
+tool exits 1 naming it, finished runs are skipped, cluster commands, plots and the
+environment record."""
 import json
 import os
 import subprocess
@@ -37,22 +38,28 @@ def suite_dir(tmp_path_factory):
         "dataset = 'digits'\nconfig_dir = 'configs'\nmetric = 'accuracy/top1'\n"
         "seeds = [0]\npairs = [('resnet20', 'resnet8')]\n"
         "methods = {'KD': 'kd', 'Broken': 'broken'}\nreference = 'reference.csv'\n")
+    (root / 'tiny_kd.py').write_text((root / 'tiny.py').read_text().replace(
+        ", 'Broken': 'broken'", ''))                    # the same suite without the broken run
     return root
 
 
-def _benchmark(suite, work_dir, *extra):
+def _benchmark(suite, work_dir, *extra, returncode=0):
+    """stdout of tools/benchmark.py, which must exit with ``returncode``; with
+    ``returncode`` 1, stdout and stderr's last line."""
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE='1')
     done = subprocess.run([sys.executable, 'tools/benchmark.py', str(suite), '--work-dir',
                            str(work_dir), *extra, '--cfg-options', *SHORT], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
+    assert done.returncode == returncode, done.stdout[-3000:] + done.stderr[-3000:]
+    return (done.stdout, done.stderr.strip().splitlines()[-1]) if returncode else done.stdout
 
 
 def test_suite_runs_records_failure_reports_and_skips_finished(suite_dir, tmp_path):
     work_dir = tmp_path / 'bench'
-    out = _benchmark(suite_dir / 'tiny.py', work_dir)
+    out, last = _benchmark(suite_dir / 'tiny.py', work_dir, returncode=1)
     assert 'FAILED' in out and 'NoSuchMethod' in out          # the broken run, recorded
+    broken = work_dir / 'broken_resnet20_resnet8_digits' / 'seed_0' / 'failure.json'
+    assert last == f'1 run(s) failed: Broken resnet20 -> resnet8 seed 0: {broken}'
     rows = {line.split(' | ')[0].lstrip('| '): line.split(' | ')
             for line in (work_dir / 'results.md').read_text().splitlines()
             if line.startswith('| ') and ' | ' in line and not line.startswith('| run')}
@@ -75,9 +82,14 @@ def test_suite_runs_records_failure_reports_and_skips_finished(suite_dir, tmp_pa
     # Second invocation: finished runs are skipped, the failed one is tried again.
     checkpoint = kd_dir / 'epoch_1.pth'
     mtime = checkpoint.stat().st_mtime
-    out = _benchmark(suite_dir / 'tiny.py', work_dir)
+    out, last = _benchmark(suite_dir / 'tiny.py', work_dir, returncode=1)
     assert out.count('finished, skipped') == 3 and 'FAILED' in out
     assert checkpoint.stat().st_mtime == mtime
+    assert 'Broken resnet20 -> resnet8 seed 0' in last
+    # Collecting only the runs that finished: exit 0; with the failed run: exit 1.
+    assert 'KD resnet20 -> resnet8' in _benchmark(suite_dir / 'tiny_kd.py', work_dir,
+                                                  '--collect')
+    _benchmark(suite_dir / 'tiny.py', work_dir, '--collect', returncode=1)
 
 
 def test_cluster_commands_list_unfinished_runs_teachers_first(suite_dir, tmp_path):

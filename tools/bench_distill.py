@@ -9,12 +9,14 @@
 
 Prints one line per case, then a Markdown table of the overhead ratio c / (a + b) (median,
 quartiles, extremes over interleaved repeats) and the peak memory of each part; see
-kdbench/benchmark/overhead.py for what is timed and measured.
+kdbench/benchmark/overhead.py for what is timed and measured. Exit status 1 when a case
+failed (it is in the table and the report; the last line names each), else 0.
 """
 import argparse
 import json
 import os
 import sys
+from typing import List
 
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
@@ -70,5 +72,13 @@ def main(argv=None) -> dict:
     return report
 
 
+def failed_cases(report: dict) -> List[str]:
+    """``'<task>/<method>/<variant>: <reason>'`` of every failed case of a report."""
+    return [f"{r['task']}/{r['method']}/{r['variant']}: {r['reason']}"
+            for r in report.get('results', []) if r['status'] == 'failed']
+
+
 if __name__ == '__main__':
-    main()
+    failures = failed_cases(main())
+    if failures:
+        sys.exit(f'{len(failures)} case(s) failed: ' + '; '.join(failures))

@@ -26,7 +26,9 @@ reported). Peak memory: each case once more in a fresh interpreter
 batched and the per-image forms must agree; in training mode they differ by design (batch
 vs per-image BatchNorm statistics). A case whose explicit attention (logits, softmax and
 their gradients: 4 matrices per image) would not fit into the available memory is
-reported as "did not run" without trying. Results: docs/performance.md.
+reported as "did not run" without trying, as is a case that runs out of memory; any other
+error marks the case "failed", and the tool then exits 1 (after the table, naming each).
+Results: docs/performance.md.
 """
 from __future__ import annotations
 
@@ -166,6 +168,12 @@ def _too_big(spec: dict, variant: str, batch: int, device: str) -> Optional[str]
     return None
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says the case did not fit in memory (a result, not a failure)."""
+    return isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)) or any(
+        text in str(error) for text in ('out of memory', "can't allocate memory"))
+
+
 def time_group(comparison: str, map_name: str, spec: dict, batch: int, repeats: int,
                warmup: int, max_step_s: float, device: str) -> List[dict]:
     """Build the comparison's variants for one map and batch and time them interleaved."""
@@ -194,7 +202,8 @@ def time_group(comparison: str, map_name: str, spec: dict, batch: int, repeats: 
             else:
                 cases[variant] = (case, result)
         except (RuntimeError, MemoryError) as error:     # includes CUDA out-of-memory
-            result.update(status='did not run', reason=f'{type(error).__name__}: {error}'[:300])
+            result.update(status='did not run' if out_of_memory(error) else 'failed',
+                          reason=f'{type(error).__name__}: {error}'[:300])
     names = list(cases)
     for index in range(repeats if names else 0):
         for variant in names[index % len(names):] + names[:index % len(names)]:
@@ -262,7 +271,7 @@ def run(comparisons: Sequence[str], batches: Sequence[int], repeats: int, warmup
                 group = time_group(comparison, map_name, spec, batch, repeats, warmup,
                                    max_step_s, device)
                 for result in group:
-                    if memory and result['status'] != 'did not run':
+                    if memory and result['status'] not in ('did not run', 'failed'):
                         result['peak_mem_bytes'], result['memory_method'] = (
                             measure_memory(map_name, result['variant'], batch, True, device)
                             if smoke else memory_in_subprocess(map_name, result['variant'],
@@ -312,7 +321,7 @@ def markdown_table(results: List[dict]) -> str:
             time_text = (f"{r['time_median_s']:.3f} s [{r['time_min_s']:.3f}, "
                          f"{r['time_max_s']:.3f}]")
         else:
-            time_text = f"did not run: {r['reason']}"
+            time_text = f"{r['status']}: {r['reason']}"
         speed = memory = '-'
         if _step_time(ref) and _step_time(r):
             speed = f'{_step_time(ref) / _step_time(r):.2f}x'
@@ -387,5 +396,13 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     return results
 
 
+def failed_cases(results: List[dict]) -> List[str]:
+    """``'<comparison> <map> batch <n> <variant>: <reason>'`` of every failed case."""
+    return [f"{r['comparison']} {r['map']} batch {r['batch']} {r['variant']}: {r['reason']}"
+            for r in results if r['status'] == 'failed']
+
+
 if __name__ == '__main__':
-    main()
+    failures = failed_cases(main())
+    if failures:
+        sys.exit(f'{len(failures)} case(s) failed: ' + '; '.join(failures))

@@ -11,9 +11,14 @@ plots to the work dir (default ``work_dirs/benchmark/<suite name>``). ``--comman
 prints one torchrun (or srun) line per unfinished run instead; run them, then
 ``--collect``. A suite file holding ``suites = [...]`` (other suite files, relative to it)
 runs each of them in turn, in ``<work dir>/<suite name>``.
+
+Exit status 1 when a run of the suites failed (after the other runs and the tables; the
+last line names each failed run's ``failure.json``), else 0.
 """
 import argparse
 import os
+import sys
+from typing import List, Tuple
 
 from mmengine.config import DictAction
 
@@ -21,6 +26,7 @@ from mmengine.config import Config
 
 from kdbench.apis import train
 from kdbench.benchmark import Suite, plot_methods_vs_baseline, plot_training_curves
+from kdbench.benchmark.suite import FAILURE_FILE
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,12 +71,19 @@ def _name(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def run(path: str, work_dir: str, args: argparse.Namespace) -> str:
-    """Run (or list, or collect) one suite; returns its report line for the summary."""
+def failed_runs(rows: List[dict]) -> List[str]:
+    """``'<run> seed <n>: <work dir>/failure.json'`` of every failed run of collected rows."""
+    return [f"{row['name']} seed {seed['seed']}: {os.path.join(seed['work_dir'], FAILURE_FILE)}"
+            for row in rows for seed in row['seeds'] if seed['status'] == 'failed']
+
+
+def run(path: str, work_dir: str, args: argparse.Namespace) -> Tuple[str, List[str]]:
+    """Run (or list, or collect) one suite; returns its report for the summary and its
+    failed runs (:func:`failed_runs`)."""
     suite = Suite(path, work_dir, args.cfg_options)
     if args.commands:
         print('\n'.join(suite.commands(args.gpus, args.partition)))
-        return ''
+        return '', []
     if not args.collect:
         suite.run_local(lambda cfg, name: train_quietly(cfg, name, args.verbose))
     rows = suite.collect()
@@ -82,7 +95,7 @@ def run(path: str, work_dir: str, args: argparse.Namespace) -> str:
                 plot_training_curves(seed['work_dir'],
                                      os.path.join(seed['work_dir'], 'curves.png'))
     return (f'{path}: {suite.metric}\n{table}\n(results: {work_dir}/results.md, results.csv,'
-            f' methods.png; curves.png in each run dir)')
+            f' methods.png; curves.png in each run dir)'), failed_runs(rows)
 
 
 def main() -> None:
@@ -90,9 +103,15 @@ def main() -> None:
     jobs = [pair for path in args.suites for pair in expand(
         path, args.work_dir if args.work_dir and len(args.suites) == 1 else
         os.path.join(args.work_dir or os.path.join('work_dirs', 'benchmark'), _name(path)))]
-    reports = [run(path, work_dir, args) for path, work_dir in jobs]
+    reports, failed = [], []
+    for path, work_dir in jobs:
+        report, failures = run(path, work_dir, args)
+        reports.append(report)
+        failed += failures
     if not args.commands:
         print('\n\n' + '\n\n'.join(reports), flush=True)
+    if failed:
+        sys.exit(f'{len(failed)} run(s) failed: ' + '; '.join(failed))
 
 
 if __name__ == '__main__':

@@ -6,7 +6,8 @@ files each dataset declares (``required_files``) of every dataloader the run use
 ``*_ckpt`` path of the model config (teacher and encoder checkpoints; ``weights`` given as
 a path), ``load_from`` and the checkpoint to resume from or evaluate, and whether the work
 dir can be written. Values with ``://`` (URLs, ``torchvision://NAME``) are not local files
-and are not checked.
+and are not checked. :func:`resume_checkpoint` finds the checkpoint ``--resume`` continues,
+naming the work dir when there is none.
 """
 from __future__ import annotations
 
@@ -117,6 +118,27 @@ def preflight(cfg: Config, mode: str = 'train', checkpoint: Optional[str] = None
             'Set each key in the config or with --cfg-options KEY=PATH (relative paths start '
             'at the current directory; --cfg-options data_root=DIR moves every dataloader). '
             'See docs/reliability.md.')
+
+
+def resume_checkpoint(work_dir: str, required: bool = True) -> Optional[str]:
+    """The checkpoint ``--resume`` continues: the one ``work_dir/last_checkpoint`` names
+    (as mmengine's auto-resume reads it). When there is none: None if not ``required``
+    (``--resume auto``), else :class:`PreflightError` naming the work dir and what to do."""
+    latest = os.path.join(work_dir, 'last_checkpoint')
+    if os.path.isfile(latest):
+        with open(latest) as f:
+            checkpoint = f.read().strip()
+        if checkpoint:
+            return checkpoint
+    if not required:
+        return None
+    where = 'has no last_checkpoint file' if os.path.isdir(work_dir) else 'does not exist'
+    raise PreflightError(
+        f'--resume: nothing to resume from: the work dir {work_dir} {where} (nothing was '
+        'run). Check --work-dir (the run to continue wrote its checkpoints and '
+        'last_checkpoint there), name a checkpoint with --resume CKPT, drop --resume to '
+        'start a new run, or use --resume auto to resume when there is a checkpoint and '
+        'start a new run otherwise.')
 
 
 def preflight_or_exit(cfg: Config, mode: str = 'train', checkpoint: Optional[str] = None) -> None:

@@ -1,9 +1,11 @@
 """The TaT benchmark (tools/bench_tat.py): the smoke run writes every field for every case,
 the per-image loop and the batched loss agree in eval-mode BatchNorm, and the analytic
-attention sizes are the hand-computed ones."""
+attention sizes are the hand-computed ones; a case that fails (not out of memory) makes the
+tool exit 1."""
 import importlib.util
 import json
 import os
+import runpy
 
 import pytest
 import torch
@@ -86,3 +88,28 @@ def test_loop_loss_is_the_mean_of_per_image_losses():
         parts = [bench.loop_loss(case.method, case.feat_s[i:i + 1], case.feat_t[i:i + 1])
                  for i in range(3)]
     assert whole.item() == pytest.approx(sum(parts).item() / 3, rel=1e-6)
+
+
+def test_out_of_memory_did_not_run_other_errors_failed_and_the_tool_exits_1(monkeypatch):
+    errors = {'loop': RuntimeError('CUDA out of memory. Tried to allocate 9 GiB'),
+              'hierarchical': RuntimeError('shape mismatch')}
+
+    def broken_case(spec, variant, batch, device):
+        raise errors[variant]
+    monkeypatch.setattr(bench, 'Case', broken_case)
+    results = bench.time_group('loop', '8x8', bench.SMOKE_MAPS['8x8'], 2, 1, 1, 60.0, 'cpu')
+    assert [r['status'] for r in results] == ['did not run', 'failed']
+    assert bench.failed_cases(results) == [
+        'loop 8x8 batch 2 hierarchical: RuntimeError: shape mismatch']
+    assert '| failed: RuntimeError: shape mismatch |' in bench.markdown_table(results)
+
+    import kdbench.distill.functional as functional
+
+    def broken_loss(*args, **kwargs):
+        raise RuntimeError('shape mismatch')
+    monkeypatch.setattr(functional, 'tat_patch_group_loss', broken_loss)   # the loop's loss
+    monkeypatch.setattr('sys.argv', ['bench_tat.py', '--smoke', '--comparisons', 'loop'])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(os.path.join(ROOT, 'tools', 'bench_tat.py'), run_name='__main__')
+    assert done.value.code == ('1 case(s) failed: loop 8x8 batch 2 loop: RuntimeError: '
+                               'shape mismatch')
