@@ -3,7 +3,11 @@
     python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...] [--resume [CKPT]]
                                  [--amp] [--launcher none|pytorch|slurm] [--seed N]
                                  [--deterministic] [--strict-config] [--resume-any]
-                                 [--vis tensorboard|wandb ...]
+                                 [--vis tensorboard|wandb ...] [--verbose]
+
+The console shows what is trained (the recipe card's short form), then the iterations;
+the environment, the full config and the hook order are in the log file (--verbose
+prints them too).
 """
 import argparse
 

@@ -10,7 +10,8 @@ from .config import load_config
 
 def tool_parser(doc: str, work_dir_help: str) -> argparse.ArgumentParser:
     """A parser with the config, ``--work-dir``, ``--cfg-options``, ``--launcher``,
-    ``--strict-config`` and torchrun's ``--local-rank``; the tool adds its own options."""
+    ``--strict-config``, ``--verbose`` and torchrun's ``--local-rank``; the tool adds its
+    own options."""
     parser = argparse.ArgumentParser(description=doc.split('\n')[0])
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help=work_dir_help)
@@ -19,12 +20,19 @@ def tool_parser(doc: str, work_dir_help: str) -> argparse.ArgumentParser:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--strict-config', action='store_true',
                         help='refuse --cfg-options top-level keys that nothing reads')
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print the environment, the full config and the hook order '
+                        '(always in the log file)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The config of a :func:`tool_parser` command line, overrides applied."""
-    return load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
-                       args.strict_config)
+    """The config of a :func:`tool_parser` command line, overrides applied (``--verbose``
+    sets ``verbose_log``, see :class:`~kdbench.apis.runner.KDRunner`)."""
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                      args.strict_config)
+    if args.verbose:
+        cfg.verbose_log = True
+    return cfg

@@ -32,8 +32,8 @@ RUNNER_KEYS = frozenset({
     'default_scope', 'randomness', 'experiment_name', 'model_wrapper_cfg', 'sync_bn',
     'find_unused_parameters', 'compile', 'activation_checkpointing', 'efficient_conv_bn_eval',
     'strategy', 'gpu_ids', 'custom_imports'})
-#: Top-level keys kdbench itself reads (none beyond the Runner's so far).
-KDBENCH_KEYS: frozenset = frozenset()
+#: Top-level keys kdbench itself reads beyond the Runner's (``verbose_log``: KDRunner).
+KDBENCH_KEYS: frozenset = frozenset({'verbose_log'})
 KNOWN_KEYS = RUNNER_KEYS | KDBENCH_KEYS
 #: Parse-time variables whose override is carried into the dataloaders.
 PROPAGATED = ('data_root',)
