@@ -35,8 +35,7 @@ def _train(work_dir, *options):
     return done.returncode, done.stdout.splitlines()
 
 
-def test_the_first_screen_says_what_is_trained_and_the_log_file_has_the_rest(tmp_path,
-                                                                              teacher):
+def test_the_first_screen_says_what_is_trained_and_the_log_file_has_the_rest(tmp_path, teacher):
     code, lines = _train(tmp_path, f'model.teacher_ckpt={teacher}')
     assert code == 0, '\n'.join(lines[-40:])
     first = '\n'.join(lines[:30])

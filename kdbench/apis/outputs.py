@@ -66,6 +66,7 @@ def tta_text(tta: Optional[dict]) -> str:
     if flip:
         text += ', each also mirrored left-right'
     if scales:
-        text += f' ({len(scales) * (1 + flip)} forward passes per image)'
+        passes = len(scales) * (1 + flip)
+        text += f' ({passes} forward pass{"es" if passes > 1 else ""} per image)'
     text += ''.join(f', {k}={v}' for k, v in rest.items())
     return text + '; the class probabilities are averaged'

@@ -35,11 +35,12 @@ def download_cifar100(root: str, url: Optional[str] = None) -> None:
             place by hand; the folders and the partial file this call made are removed.
     """
     from torchvision.datasets import CIFAR100 as TorchvisionCIFAR100
+    from torchvision.datasets.cifar import CIFAR100 as Official  # file, md5, url
     dataset_cls = TorchvisionCIFAR100
-    if url is not None and url != TorchvisionCIFAR100.url:
-        dataset_cls = type('CIFAR100', (TorchvisionCIFAR100,), dict(url=url))
+    if url is not None and url != Official.url:
+        dataset_cls = type('CIFAR100', (Official,), dict(url=url))
     created = _missing_folders(root)
-    archive = os.path.join(root, TorchvisionCIFAR100.filename)
+    archive = os.path.join(root, Official.filename)
     had_archive = os.path.exists(archive)
     try:
         dataset_cls(root, train=True, download=True)
@@ -50,9 +51,9 @@ def download_cifar100(root: str, url: Optional[str] = None) -> None:
             if os.path.isdir(folder) and not os.listdir(folder):
                 os.rmdir(folder)
         raise DownloadError(
-            f'could not download CIFAR-100 from {url or TorchvisionCIFAR100.url} '
+            f'could not download CIFAR-100 from {url or Official.url} '
             f'({type(err).__name__}: {err}). Without network access: get '
-            f'{TorchvisionCIFAR100.filename} (md5 {TorchvisionCIFAR100.tgz_md5}) from '
+            f'{Official.filename} (md5 {Official.tgz_md5}) from '
             'https://www.cs.toronto.edu/~kriz/cifar.html on another machine, then either put '
             f'it at {archive} and run this again with --download (it is checked and '
             f'extracted, not downloaded), or extract it into {root} so that '
