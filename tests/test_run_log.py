@@ -50,7 +50,7 @@ def test_the_first_screen_says_what_is_trained_and_the_log_file_has_the_rest(tmp
                  'Effective batch size 32 = 32 per process x 1 processes; '
                  'lr as configured, used at batch 32.',
                  'length: 1 epochs',
-                 'optimizer: SGD lr student 0.05; schedule: CosineAnnealingLR',
+                 'optimizer: SGD, lr 0.05 (student); schedule: CosineAnnealingLR',
                  f'work dir: {tmp_path}'):
         assert part in first, first
     assert 'Epoch(train) [1][5/5]' in '\n'.join(lines)

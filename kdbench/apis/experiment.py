@@ -79,7 +79,8 @@ def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
                  f'test data: {dataset_text(cfg.test_dataloader)}']
         if hasattr(model, 'tta'):
             lines.append(f'test-time augmentation: {tta_text(model.tta)}')
-        _log_summary(runner, f'Evaluating {checkpoint}', lines)
+        config = os.path.relpath(cfg.filename) if cfg.filename else 'the config'
+        _log_summary(runner, f'Evaluating {checkpoint} ({config})', lines)
     load_task_weights(model, checkpoint, owner='student', source='CHECKPOINT')
     loop = runner.test_loop
     for metric in loop.evaluator.metrics:      # per-sample writers need the names and order

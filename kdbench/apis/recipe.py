@@ -318,11 +318,11 @@ def format_short(card: Dict[str, Any]) -> List[str]:
     """The card's short form, one line per item: models and weight files, losses (methods
     with their weights and arguments), train data, batch, length, optimizer and schedule,
     evaluation (what a training run logs first)."""
-    lrs = ', '.join(f"{r['modules']} {r['lr']:g}" for r in card['groups'])
+    lrs = ', '.join(f"{r['lr']:g} ({r['modules']})" for r in card['groups'])
     schedule = '; '.join(card['schedule']) or 'constant lr'
     return [*_model_lines(card), f"loss: {'; '.join(card['losses'])}", _train_data_line(card),
             effective_batch_text(card['batch'], card['gpus'], card['auto_scale_lr']),
-            _length_line(card), f"optimizer: {card['optimizer']} lr {lrs}; schedule: {schedule}",
+            _length_line(card), f"optimizer: {card['optimizer']}, lr {lrs}; schedule: {schedule}",
             f"evaluation: {card['val']}, every {card['val_interval']} epoch(s)"]
 
 
