@@ -15,6 +15,10 @@ the reader functions of this module, which give the default where an object lack
   dataset is built. Default ``{}``. Read by the preflight (:mod:`kdbench.apis.preflight`,
   reader :func:`required_files`), which lists every missing one before the Runner is
   built, as ``<loader>.dataset (<type>): <what> not found: <path>``.
+* ``HOW_TO_PREPARE``: class attribute ``str``, how to make the files the dataset reads
+  (a command, e.g. ``'python tools/prepare_cifar100.py --download'``, or a layout to
+  extract). Default ``None``. Read by the preflight (reader :func:`how_to_prepare`), which
+  adds it to the message when the dataset's data root or files are missing.
 * ``SPLIT_SIZES``: class attribute ``Dict[str, int]``, images per published split.
   Default ``{}``. Read by ``train_set_size`` (:mod:`kdbench.apis.recipe`, reader
   :func:`split_sizes`) to count iterations per epoch without the data.
@@ -45,6 +49,8 @@ class KDDataset(Dataset):
 
     #: Images per published split, e.g. ``{'train': 50000, 'test': 10000}``.
     SPLIT_SIZES: Dict[str, int] = {}
+    #: How to make the files the dataset reads (a command or a layout), for the preflight.
+    HOW_TO_PREPARE: Optional[str] = None
 
     @classmethod
     def required_files(cls, data_root: str, split: Optional[str] = None,
@@ -89,6 +95,11 @@ def required_files(dataset_cls, options: Dict[str, Any]) -> Dict[str, str]:
     ``type``); ``{}`` for classes without the hook and for ``None`` (an unknown type)."""
     hook = getattr(dataset_cls, 'required_files', None)
     return dict(hook(**options)) if callable(hook) else {}
+
+
+def how_to_prepare(dataset_cls) -> Optional[str]:
+    """``dataset_cls.HOW_TO_PREPARE``; ``None`` for classes without it and for ``None``."""
+    return getattr(dataset_cls, 'HOW_TO_PREPARE', None) or None
 
 
 def split_sizes(dataset_cls) -> Dict[str, int]:

@@ -11,7 +11,8 @@ import pytest
 from shared_setup import ROOT
 
 from kdbench.benchmark import Suite
-from kdbench.benchmark.results import delta_to_baseline, load_reference, matrix_table
+from kdbench.benchmark.results import (delta_to_baseline, load_reference, markdown_table,
+                                       matrix_table)
 
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 SHORT = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
@@ -140,3 +141,16 @@ def test_difference_to_the_baseline_carries_its_spread_over_seeds():
     assert delta_to_baseline(dict(mean=88.5, std=None, n=1), base) == '-1.50'
     assert delta_to_baseline(method, None) == '-'
     assert delta_to_baseline(dict(mean=None, std=None, n=0), base) == '-'
+
+
+def test_the_run_table_counts_the_seeds_done_of_each_run():
+    def row(name, done, seeds):
+        values = [70.0 + i for i in range(done)]
+        summary = dict(mean=sum(values) / done if done else None, std=None, n=done)
+        return dict(name=name, role='KD', teacher='T', student='S', paper=None,
+                    status='done' if done == seeds else 'pending', work_dir='w',
+                    seeds=[dict(seed=i) for i in range(seeds)], best=summary, last=summary)
+
+    header, _, started, finished = markdown_table([row('a', 0, 1), row('b', 2, 2)]).splitlines()
+    assert header.startswith('| run | seeds done | best |')
+    assert started.startswith('| a | 0/1 | - |') and finished.startswith('| b | 2/2 | 70.50 |')

@@ -124,3 +124,11 @@ def test_shipped_datasets_and_metrics_implement_the_contract():
     assert contract.sample_writer(IoUMetric) == 'SegSampleWriter'
     digits = DigitsDataset(split='test')
     assert contract.checks_samples(digits) and list(contract.sample_files(digits)) == []
+
+
+def test_how_to_prepare_is_read_through_its_reader():
+    from tasks.classification.datasets import CIFAR100, DigitsDataset
+    for cls in (None, _Bare, _Defaults, DigitsDataset):       # no hint: nothing to prepare
+        assert contract.how_to_prepare(cls) is None
+    assert contract.how_to_prepare(CIFAR100).startswith(
+        'python tools/prepare_cifar100.py --download')

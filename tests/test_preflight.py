@@ -75,3 +75,50 @@ def test_home_relative_checkpoints_are_found_as_the_loaders_find_them(tmp_path, 
     assert missing_inputs(cfg) == []
     cfg.model.teacher_ckpt = '~/other.pth'
     assert missing_inputs(cfg) == ['model.teacher_ckpt: file not found: ~/other.pth']
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs /proc (Linux)')
+def test_a_work_dir_that_cannot_be_created_is_reported_before_the_runner(tmp_path):
+    # /proc passes a permission check (as root) but nothing can be made in it.
+    done = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'train.py'),
+                           os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py'),
+                           '--work-dir', '/proc/x'],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=ROOT, NO_ALBUMENTATIONS_UPDATE='1'))
+    assert done.returncode == 1
+    assert 'work_dir: not writable: /proc/x (set --work-dir)' in done.stderr
+    assert 'Traceback' not in done.stderr and not done.stdout
+
+
+def test_the_work_dir_check_leaves_nothing_behind(tmp_path):
+    cfg = load_config(os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py'),
+                      work_dir=str(tmp_path / 'new' / 'run'))
+    assert missing_inputs(cfg) == []
+    (tmp_path / 'run').mkdir()
+    cfg.work_dir = str(tmp_path / 'run')
+    assert missing_inputs(cfg) == []
+    assert sorted(os.listdir(tmp_path)) == ['run'] and not os.listdir(tmp_path / 'run')
+
+
+@pytest.mark.parametrize('config, how', [
+    ('cls/kd_resnet32x4_resnet8x4_cifar100.py',
+     'CIFAR100 (docs/data.md): python tools/prepare_cifar100.py --download'),
+    ('cls/tat_resnet34_resnet18_imagenet.py', 'ImageFolderDataset (docs/data.md): the usual '
+     'class-folder layout'),
+    ('seg/tat_deeplabv3p_r101_r18_voc.py', 'VOCAugDataset (docs/data.md): python '
+     'tools/prepare_voc_aug.py'),
+    ('seg/kd_deeplabv3p_r101_r18_cocostuff10k.py', 'COCOStuff10kDataset (docs/data.md): '
+     'extract cocostuff-10k-v1.1.zip'),
+])
+def test_missing_data_says_how_to_prepare_it(tmp_path, config, how):
+    cfg = load_config(os.path.join(ROOT, 'configs', config),
+                      {'data_root': str(tmp_path / 'data')}, str(tmp_path / 'work'))
+    with pytest.raises(PreflightError) as absent:
+        preflight(cfg)
+    assert f'To prepare the data of {how}' in str(absent.value)
+    assert str(absent.value).count('To prepare the data') == 1    # once, not per loader
+    (tmp_path / 'data').mkdir()                  # an empty folder: its files are missing
+    with pytest.raises(PreflightError) as empty:
+        preflight(cfg)
+    assert 'data_root: folder not found' not in str(empty.value)
+    assert f'To prepare the data of {how}' in str(empty.value)

@@ -15,8 +15,8 @@ from shared_setup import ROOT
 import tasks.segmentation  # noqa: F401  (registers DeepLabV3+ and the seg datasets)
 from kdbench.apis import load_config
 from kdbench.apis.recipe import (TABLE_BEGIN, TABLE_END, build_card, build_meta_model,
-                                 format_card, markdown_table, replace_table, shipped_configs,
-                                 table_row)
+                                 format_card, lr_rule, markdown_table, replace_table,
+                                 shipped_configs, table_row)
 from kdbench.registry import PARAM_SCHEDULERS
 from kdbench.utils.param_groups import ParamGroupsConstructor, param_group_table
 
@@ -289,3 +289,22 @@ def test_meta_build_reads_no_weight_file(tmp_path):
     assert all(p.device == torch.device('meta') for p in model.parameters())
     with pytest.raises(RuntimeError, match='load_teacher=False'):   # a card, never a run
         model.teacher_forward(torch.empty(1, 3, 64, 64, device='meta'))
+
+
+def test_the_card_states_the_batch_the_lr_is_used_at():
+    few = os.path.join(ROOT, 'configs', 'demo', 'kd_resnet20_resnet8_fewdigits.py')
+    line = next(x for x in format_card(build_card(few, taps=False)).splitlines()
+                if x.startswith('batch:'))
+    assert line.startswith('batch: 32 per process x 1 process(es) = 32 effective (lr as '
+                           'configured, used at batch 32)'), line
+    assert '64' not in line
+    imagenet = os.path.join(ROOT, 'configs', 'cls', 'cat_kd_resnet34_resnet18_imagenet.py')
+    text = format_card(build_card(imagenet, taps=False))
+    assert ('64 effective (lr as configured, used at batch 64, set for batch 512 '
+            '(auto_scale_lr.base_batch_size): --cfg-options auto_scale_lr.enable=True scales '
+            'it linearly to 64)') in text
+    assert '512 effective (lr as configured, used at batch 512)' in \
+        format_card(build_card(imagenet, gpus=8, taps=False))
+    assert lr_rule(128, dict(base_batch_size=64, enable=True)) == \
+        'lr scaled linearly from base batch 64 to 128 (x 128/64)'
+    assert lr_rule(16, None) == 'lr as configured, used at batch 16'

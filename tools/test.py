@@ -3,7 +3,7 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
                                            [--launcher none|pytorch|slurm] [--strict-config]
                                            [--out FILE.json|.pkl] [--show-dir DIR]
-                                           [--tta [--tta-scales S ...]]
+                                           [--tta [--tta-scales S ...]] [--verbose]
 
 CONFIG may be the task model's config or a distillation config: a distilled student is
 evaluated on its own, without building or loading its teacher.

@@ -3,8 +3,8 @@
     python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...]
                                  [--resume [CKPT|auto]] [--resume-any] [--amp]
                                  [--launcher none|pytorch|slurm] [--seed N]
-                                 [--deterministic] [--strict-config]
-                                 [--vis tensorboard|wandb ...]
+                                 [--deterministic] [--strict-config] [--trust-checkpoint]
+                                 [--vis tensorboard|wandb ...] [--verbose]
 
 ``--resume`` continues the work dir's latest checkpoint and stops when there is none;
 ``--resume CKPT`` continues that file; ``--resume auto`` continues the latest checkpoint
@@ -13,6 +13,10 @@ keeps the checkpoint's optimizer and schedule: when the config's differ (or the 
 another kind), it stops naming each difference; ``--resume-any`` resumes anyway with a
 warning (docs/reliability.md). Exit status 1 with a message when inputs are missing or
 the resume is refused.
+
+The console shows what is trained (the recipe card's short form), then the iterations;
+the environment, the full config and the hook order are in the log file (--verbose
+prints them too).
 """
 import argparse
 import sys

@@ -12,6 +12,7 @@ train_dataloader = dict(
     dataset=dict(_delete_=True, type='ClassSubsetDataset', num_classes=10, fraction=0.1,
                  dataset={{_base_.train_dataloader.dataset}}))
 optim_wrapper = dict(optimizer=dict(lr=0.05))
+auto_scale_lr = dict(base_batch_size=32)      # the batch lr 0.05 is set for
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, T_max=150, eta_min=0.0)]
 train_cfg = dict(max_epochs=150, val_interval=10)
 default_hooks = dict(checkpoint=dict(interval=150))

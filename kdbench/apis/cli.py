@@ -10,8 +10,8 @@ from .config import load_config
 
 def tool_parser(doc: str, work_dir_help: str) -> argparse.ArgumentParser:
     """A parser with the config, ``--work-dir``, ``--cfg-options``, ``--launcher``,
-    ``--strict-config``, ``--trust-checkpoint`` and torchrun's ``--local-rank``; the tool
-    adds its own options."""
+    ``--strict-config``, ``--trust-checkpoint``, ``--verbose`` and torchrun's
+    ``--local-rank``; the tool adds its own options."""
     parser = argparse.ArgumentParser(description=doc.split('\n')[0])
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help=work_dir_help)
@@ -21,6 +21,9 @@ def tool_parser(doc: str, work_dir_help: str) -> argparse.ArgumentParser:
     parser.add_argument('--strict-config', action='store_true',
                         help='refuse --cfg-options top-level keys that nothing reads')
     add_trust_option(parser)
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print the environment, the full config and the hook order '
+                        '(always in the log file)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser
@@ -36,10 +39,12 @@ def add_trust_option(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The config of a :func:`tool_parser` command line, overrides and
-    ``--trust-checkpoint`` applied."""
+    """The config of a :func:`tool_parser` command line, overrides, ``--trust-checkpoint``
+    and ``--verbose`` (``verbose_log``, see :class:`~kdbench.apis.runner.KDRunner`) applied."""
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
                       args.strict_config)
     if args.trust_checkpoint:
         cfg.trust_checkpoint = True
+    if args.verbose:
+        cfg.verbose_log = True
     return cfg

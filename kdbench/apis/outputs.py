@@ -52,3 +52,21 @@ def enable_tta(cfg: Config, scales: Optional[Sequence[float]] = None,
         raise ValueError(f"--tta: model type '{model['type']}' has no test-time augmentation "
                          '(it exists for segmentation models).')
     model.tta = dict(flip=flip, **(dict(scales=tuple(scales)) if scales else {}))
+
+
+def tta_text(tta: Optional[dict]) -> str:
+    """What a task model's ``tta`` setting (``scales``, ``flip``) does, in words; ``'off'``
+    for ``None``."""
+    if not tta:
+        return 'off'
+    rest = {k: v for k, v in tta.items() if k not in ('scales', 'flip')}
+    scales, flip = tta.get('scales'), bool(tta.get('flip'))
+    text = 'on: each image at ' + (f'scales {", ".join(f"{s:g}" for s in scales)}' if scales
+                                   else "the model's default scales")
+    if flip:
+        text += ', each also mirrored left-right'
+    if scales:
+        passes = len(scales) * (1 + flip)
+        text += f' ({passes} forward pass{"es" if passes > 1 else ""} per image)'
+    text += ''.join(f', {k}={v}' for k, v in rest.items())
+    return text + '; the class probabilities are averaged'

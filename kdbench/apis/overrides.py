@@ -33,8 +33,9 @@ RUNNER_KEYS = frozenset({
     'find_unused_parameters', 'compile', 'activation_checkpointing', 'efficient_conv_bn_eval',
     'strategy', 'gpu_ids', 'custom_imports'})
 #: Top-level keys kdbench itself reads: ``trust_checkpoint`` (load checkpoint files that
-#: need more than a weights-only load; ``--trust-checkpoint``, :class:`~kdbench.apis.KDRunner`).
-KDBENCH_KEYS: frozenset = frozenset({'trust_checkpoint'})
+#: need more than a weights-only load; ``--trust-checkpoint``) and ``verbose_log`` (the
+#: set-up log on the console too; ``--verbose``), both read by :class:`~kdbench.apis.KDRunner`.
+KDBENCH_KEYS: frozenset = frozenset({'trust_checkpoint', 'verbose_log'})
 KNOWN_KEYS = RUNNER_KEYS | KDBENCH_KEYS
 #: Parse-time variables whose override is carried into the dataloaders.
 PROPAGATED = ('data_root',)

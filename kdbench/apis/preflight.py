@@ -5,19 +5,21 @@ environment and config dump. :func:`missing_inputs` lists them all: the data roo
 files each dataset declares (``required_files``) of every dataloader the run uses, every
 ``*_ckpt`` path of the model config (teacher and encoder checkpoints; ``weights`` given as
 a path), ``load_from`` and the checkpoint to resume from or evaluate, and whether the work
-dir can be written. Values with ``://`` (URLs, ``torchvision://NAME``) are not local files
-and are not checked. :func:`resume_checkpoint` finds the checkpoint ``--resume`` continues,
-naming the work dir when there is none.
+dir can be created and written. Values with ``://`` (URLs, ``torchvision://NAME``) are
+not local files and are not checked. The message of :func:`preflight` adds how to prepare
+each dataset with missing data (its class's ``HOW_TO_PREPARE``). :func:`resume_checkpoint`
+finds the checkpoint ``--resume`` continues, naming the work dir when there is none.
 """
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from typing import Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from kdbench.data_contract import required_files
+from kdbench.data_contract import how_to_prepare, required_files
 from kdbench.registry import DATASETS
 
 LOADERS = {'train': ('train_dataloader', 'val_dataloader'), 'test': ('test_dataloader',)}
@@ -54,28 +56,55 @@ def _checkpoint_keys(node, path: str) -> Iterator[Tuple[str, str]]:
             yield f'{path}.{key}', value
 
 
-def _dataset_problems(dataset: dict, key: str) -> Iterator[str]:
-    """Missing ``data_root`` or declared files of a dataset config (and wrapped ones)."""
+def _dataset_class(dataset: dict):
+    kind = dataset.get('type')
+    return DATASETS.get(kind) if isinstance(kind, str) else kind
+
+
+def _dataset_problems(dataset: dict, key: str) -> Iterator[Tuple[str, Optional[str]]]:
+    """``(line, hint)`` per missing ``data_root`` or declared file of a dataset config (and
+    wrapped ones); the hint says how to prepare the data (the class's ``HOW_TO_PREPARE``),
+    ``None`` where the class does not."""
     while isinstance(dataset, dict):
         root = dataset.get('data_root')
+        cls = _dataset_class(dataset) if _local(root) else None
+        hint = how_to_prepare(cls)
+        hint = hint and f'{dataset["type"]} (docs/data.md): {hint}'
         if _local(root) and not os.path.isdir(root):
-            yield f'{key}.data_root: folder not found: {root}'
+            yield f'{key}.data_root: folder not found: {root}', hint
         elif _local(root):
-            cls = DATASETS.get(dataset.get('type')) if isinstance(dataset.get('type'), str) \
-                else dataset.get('type')
             options = {k: v for k, v in dataset.items() if k != 'type'}
             for what, path in required_files(cls, options).items():
                 if not os.path.exists(path):
-                    yield f'{key} ({dataset["type"]}): {what} not found: {path}'
+                    yield f'{key} ({dataset["type"]}): {what} not found: {path}', hint
         dataset, key = dataset.get('dataset'), f'{key}.dataset'
 
 
+def _data_problems(cfg: Config, mode: str) -> List[Tuple[str, Optional[str]]]:
+    """:func:`_dataset_problems` of every dataset the ``mode`` run reads, each once."""
+    seen, problems = [], []
+    for loader in LOADERS[mode]:
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        if dataset is not None and dataset not in seen:
+            seen.append(dataset)
+            problems += _dataset_problems(dataset, f'{loader}.dataset')
+    return problems
+
+
 def _writable(folder: str) -> bool:
-    """Whether ``folder`` exists and is writable, or could be created."""
-    folder = os.path.abspath(folder)
+    """Whether ``folder`` can be created (if missing) and written: a temporary folder is
+    made and removed in ``folder``, or in its nearest existing parent (which must then be a
+    folder), so the check leaves nothing behind."""
+    folder = os.path.abspath(folder)         # as the Runner makes it (no ~ expansion)
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
-    return os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+    if not os.path.isdir(folder):
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix='.kdbench_preflight_', dir=folder))
+    except OSError:
+        return False
+    return True
 
 
 def missing_inputs(cfg: Config, mode: str = 'train',
@@ -94,12 +123,7 @@ def missing_inputs(cfg: Config, mode: str = 'train',
     if _local(checkpoint) and _missing_file(checkpoint):
         problems.append(f'{"CHECKPOINT" if mode == "test" else "--resume"}: file not '
                         f'found: {checkpoint}')
-    seen = []
-    for loader in LOADERS[mode]:
-        dataset = (cfg.get(loader) or {}).get('dataset')
-        if dataset is not None and dataset not in seen:
-            seen.append(dataset)
-            problems += _dataset_problems(dataset, f'{loader}.dataset')
+    problems += [line for line, _ in _data_problems(cfg, mode)]
     if cfg.get('work_dir') and not _writable(cfg.work_dir):
         problems.append(f'work_dir: not writable: {cfg.work_dir} (set --work-dir)')
     return problems
@@ -113,8 +137,11 @@ def preflight(cfg: Config, mode: str = 'train', checkpoint: Optional[str] = None
     if problems:
         name = cfg.filename or 'the config'
         lines = '\n'.join(f'  - {p}' for p in problems)
+        hints = sorted({hint for _, hint in _data_problems(cfg, mode) if hint})
+        prepare = ''.join(f'To prepare the data of {hint}.\n' for hint in hints)
         raise PreflightError(
             f'{len(problems)} missing input(s) for {name} (nothing was run):\n{lines}\n'
+            f'{prepare}'
             'Set each key in the config or with --cfg-options KEY=PATH (relative paths start '
             'at the current directory; --cfg-options data_root=DIR moves every dataloader). '
             'See docs/reliability.md.')

@@ -125,7 +125,7 @@ def _schedule_text(scheduler, epoch_length: int) -> Tuple[str, str]:
     return f'{name}: {detail}; {span}, updated {every}', f'{short} {short_every}'
 
 
-def _task_text(task: dict) -> str:
+def task_text(task: dict) -> str:
     """``Type(key=value, ...)`` of a task-model config: scalars and nested types."""
     parts = []
     for key, value in task.items():
@@ -139,7 +139,8 @@ def _task_text(task: dict) -> str:
     return f'{task["type"]}({", ".join(parts)})'
 
 
-def _dataset_text(loader: dict) -> str:
+def dataset_text(loader: dict) -> str:
+    """``Type(split=...) at <data_root>`` of a dataloader config (wrappers named too)."""
     dataset = loader['dataset']
     inner = dataset.get('dataset')
     text = f"{dataset['type']}(split={dataset.get('split', '-')})"
@@ -183,6 +184,12 @@ def build_card(path: str, cfg_options: Optional[dict] = None, gpus: int = 1,
                taps: bool = True) -> Dict[str, Any]:
     """Everything the card and the docs table show, for ``gpus`` processes."""
     cfg = load_config(path, cfg_options)          # imports the task plugin (custom_imports)
+    return card_of_config(cfg, path, gpus, taps)
+
+
+def card_of_config(cfg: Config, path: str, gpus: int = 1, taps: bool = True) -> Dict[str, Any]:
+    """:func:`build_card` of a loaded config (overrides applied; its task plugin imported),
+    ``path`` the file it came from."""
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)                # the constructor's table is on the card
@@ -210,7 +217,7 @@ def _card(path: str, cfg: Config, gpus: int, taps: bool) -> Dict[str, Any]:
     model_cfg = _plain(cfg.model)
     distiller = 'student' in model_cfg
     rows = param_group_rows(model, wrapper.optimizer)
-    scale = cfg.get('auto_scale_lr') or {}
+    scale = _plain(cfg.get('auto_scale_lr')) or {}
     train_cfg = _plain(cfg.train_cfg)
     texts = [_schedule_text(s, per_epoch) for s in schedulers]
     losses = [f"task loss x {model_cfg.get('student_loss_weight', 1.0) if distiller else 1.0:g}"]
@@ -221,16 +228,16 @@ def _card(path: str, cfg: Config, gpus: int, taps: bool) -> Dict[str, Any]:
         losses.append(f'loss_{name}: {type(method).__name__}({args})')
     return dict(
         config=os.path.relpath(path), path=path, gpus=gpus,
-        student=_task_text(model_cfg['student'] if distiller else model_cfg),
-        teacher=_task_text(model_cfg['teacher']) if distiller else None,
+        student=task_text(model_cfg['student'] if distiller else model_cfg),
+        teacher=task_text(model_cfg['teacher']) if distiller else None,
         weights=files, frozen=frozen_summary(model),
-        train=_dataset_text(train), train_size=size, batch=batch,
-        recipe_batch=scale.get('base_batch_size'), scale_lr=bool(scale.get('enable')),
+        train=dataset_text(train), train_size=size, batch=batch,
+        auto_scale_lr=scale,
         epochs=train_cfg.get('max_epochs'), iters=train_cfg.get('max_iters'),
         per_epoch=per_epoch, optimizer=type(wrapper.optimizer).__name__, groups=rows,
         schedule=[t[0] for t in texts], schedule_short=', '.join(t[1] for t in texts),
         losses=losses, taps=_tap_lines(model, input_size(cfg)) if taps else [],
-        input_size=input_size(cfg), val=_dataset_text(_plain(cfg.val_dataloader)),
+        input_size=input_size(cfg), val=dataset_text(_plain(cfg.val_dataloader)),
         val_pipeline=[t['type'] + ''.join(f' {k}={t[k]}' for k in ('height', 'width', 'size')
                                           if k in t)
                       for t in _plain(cfg.val_dataloader)['dataset'].get('pipeline') or []],
@@ -238,29 +245,61 @@ def _card(path: str, cfg: Config, gpus: int, taps: bool) -> Dict[str, Any]:
         save_best=_plain(cfg.default_hooks).get('checkpoint', {}).get('save_best'))
 
 
-def format_card(card: Dict[str, Any]) -> str:
-    """The card as text (``tools/recipe.py CONFIG``)."""
+def lr_rule(effective: int, auto_scale_lr: Optional[dict]) -> str:
+    """How the lr relates to the ``effective`` batch (per process x processes): scaled by
+    ``auto_scale_lr`` (mmengine's linear rule from its ``base_batch_size``), or used as
+    configured, naming ``base_batch_size`` where it differs from the effective batch."""
+    scale = auto_scale_lr or {}
+    base = scale.get('base_batch_size')
+    if scale.get('enable'):
+        return (f'lr scaled linearly from base batch {base} to {effective} (x {effective}/{base})'
+                if base else 'auto_scale_lr.enable=True without a base_batch_size')
+    rule = f'lr as configured, used at batch {effective}'
+    if base and base != effective:
+        rule += (f', set for batch {base} (auto_scale_lr.base_batch_size): --cfg-options '
+                 f'auto_scale_lr.enable=True scales it linearly to {effective}')
+    return rule
+
+
+def effective_batch_text(batch: int, processes: int, auto_scale_lr: Optional[dict]) -> str:
+    """``Effective batch size E = B per process x N processes; <lr rule>.`` (the line a
+    training run logs; :func:`lr_rule`)."""
+    return (f'Effective batch size {batch * processes} = {batch} per process x {processes} '
+            f'processes; {lr_rule(batch * processes, auto_scale_lr)}.')
+
+
+def _batch_line(card: Dict[str, Any]) -> str:
     gpus, batch = card['gpus'], card['batch']
-    lines = [f"== {card['config']}",
-             f"student: {card['student']}"]
+    return (f'batch: {batch} per process x {gpus} process(es) = {batch * gpus} effective '
+            f"({lr_rule(batch * gpus, card['auto_scale_lr'])})")
+
+
+def _length_line(card: Dict[str, Any]) -> str:
+    if not card['epochs']:
+        return f"length: {card['iters']} iterations"
+    its = (f", {card['per_epoch']} iterations/epoch, "
+           f"{card['per_epoch'] * card['epochs']} in all" if card['per_epoch'] else
+           ' (iterations/epoch: train images / effective batch)')
+    return f"length: {card['epochs']} epochs{its}"
+
+
+def _model_lines(card: Dict[str, Any]) -> List[str]:
+    lines = [f"student: {card['student']}"]
     if card['teacher']:
         lines.append(f"teacher: {card['teacher']} (frozen, eval mode)")
-    for key, value in card['weights'].items():
-        lines.append(f'weights: {key} = {value}')
-    lines.append(f"train data: {card['train']}"
-                 + (f", {card['train_size']} images" if card['train_size'] else ''))
-    rule = ('lr scaled linearly to the effective batch' if card['scale_lr'] else
-            'lr as configured' + (f" for batch {card['recipe_batch']}"
-                                  if card['recipe_batch'] else ''))
-    lines.append(f'batch: {batch} per process x {gpus} process(es) = {batch * gpus} '
-                 f'effective ({rule}; --gpus N shows N processes)')
-    if card['epochs']:
-        its = (f", {card['per_epoch']} iterations/epoch, "
-               f"{card['per_epoch'] * card['epochs']} in all" if card['per_epoch'] else
-               ' (iterations/epoch: train images / effective batch)')
-        lines.append(f"length: {card['epochs']} epochs{its}")
-    else:
-        lines.append(f"length: {card['iters']} iterations")
+    lines += [f'weights: {key} = {value}' for key, value in card['weights'].items()]
+    return lines
+
+
+def _train_data_line(card: Dict[str, Any]) -> str:
+    return (f"train data: {card['train']}"
+            + (f", {card['train_size']} images" if card['train_size'] else ''))
+
+
+def format_card(card: Dict[str, Any]) -> str:
+    """The card as text (``tools/recipe.py CONFIG``)."""
+    lines = [f"== {card['config']}", *_model_lines(card), _train_data_line(card),
+             _batch_line(card) + '; --gpus N shows N processes', _length_line(card)]
     lines.append(f"optimizer: {card['optimizer']}, {len(card['groups'])} parameter groups; "
                  f"{card['frozen']}")
     lines += ['  ' + row for row in param_group_table(card['groups']).splitlines()]
@@ -273,6 +312,18 @@ def format_card(card: Dict[str, Any]) -> str:
     lines.append(f"evaluation: {card['val']} ({pipeline}), {_short(card['evaluator'])}, every "
                  f"{card['val_interval']} epoch(s); best checkpoint by {card['save_best']}")
     return '\n'.join(lines)
+
+
+def format_short(card: Dict[str, Any]) -> List[str]:
+    """The card's short form, one line per item: models and weight files, losses (methods
+    with their weights and arguments), train data, batch, length, optimizer and schedule,
+    evaluation (what a training run logs first)."""
+    lrs = ', '.join(f"{r['lr']:g} ({r['modules']})" for r in card['groups'])
+    schedule = '; '.join(card['schedule']) or 'constant lr'
+    return [*_model_lines(card), f"loss: {'; '.join(card['losses'])}", _train_data_line(card),
+            effective_batch_text(card['batch'], card['gpus'], card['auto_scale_lr']),
+            _length_line(card), f"optimizer: {card['optimizer']}, lr {lrs}; schedule: {schedule}",
+            f"evaluation: {card['val']}, every {card['val_interval']} epoch(s)"]
 
 
 def _group_label(modules: str) -> str:

@@ -16,11 +16,17 @@ dataloader, when it has workers, draws per-epoch worker streams
 (:func:`~kdbench.hooks.worker_seed.epoch_seeded_loader`), and the validation dataloader
 starts its workers from a generator of its own, so validating draws nothing from the
 training process's torch stream.
+
+While it is being built, its INFO messages (mmengine's environment dump, the full config,
+the hook order) go to the log file only; warnings and errors also reach the console, and
+the config key ``verbose_log=True`` (``tools/train.py --verbose``) prints everything.
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable, Optional, Union
 
+from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
@@ -33,12 +39,44 @@ from kdbench.utils.checkpoint import load_local_checkpoint, trusted_checkpoints
 from kdbench.utils.weights import load_named_weights
 
 
+class WarningsOnly(logging.Filter):
+    """A handler filter passing records of WARNING level and above."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+def _console_handlers(logger: logging.Logger) -> list:
+    return [h for h in logger.handlers if isinstance(h, logging.StreamHandler)
+            and not isinstance(h, logging.FileHandler)]
+
+
 @RUNNERS.register_module()
 class KDRunner(Runner):
     """``Runner`` whose checkpoint loads (resume, ``load_from``, the model's weights) use
-    kdbench's loaders with the config's ``trust_checkpoint`` consent, whose saves are atomic
-    and whose train and validation dataloaders seed their workers as the module docstring
-    says (registered in kdbench's RUNNERS)."""
+    kdbench's loaders with the config's ``trust_checkpoint`` consent, whose saves are atomic,
+    whose train and validation dataloaders seed their workers and whose set-up log goes to
+    the log file only, as the module docstring says (registered in kdbench's RUNNERS)."""
+
+    def __init__(self, *args, **kwargs):
+        self._setup_filter: Optional[WarningsOnly] = WarningsOnly()
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            if hasattr(self, 'logger'):
+                for handler in _console_handlers(self.logger):
+                    handler.removeFilter(self._setup_filter)
+            self._setup_filter = None
+
+    def build_logger(self, log_level: Union[int, str] = 'INFO', log_file: Optional[str] = None,
+                     **kwargs) -> MMLogger:
+        """As ``Runner.build_logger``; unless the config sets ``verbose_log=True``, the
+        console shows warnings and errors only until the Runner is built."""
+        logger = super().build_logger(log_level, log_file, **kwargs)
+        if self._setup_filter is not None and not self.cfg.get('verbose_log'):
+            for handler in _console_handlers(logger):
+                handler.addFilter(self._setup_filter)
+        return logger
 
     @property
     def trust_checkpoint(self) -> bool:

@@ -98,12 +98,13 @@ def _ours_for_paper(row: dict) -> Optional[float]:
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
-    """One line per run: ours (best and last epoch, mean ± std over seeds), the difference
-    from the student's baseline (best, ± the standard error of that difference over seeds,
+    """One line per run: seeds with results of the run's seeds (``seeds done``, e.g.
+    ``2/5``), ours (best and last epoch, mean ± std over those seeds), the difference from
+    the student's baseline (best, ± the standard error of that difference over seeds,
     :func:`delta_to_baseline`), the paper's value (with its source and protocol)
     and our difference from it (on the paper's protocol), wall time, status and work dir."""
     baseline = {r['student']: r['best'] for r in rows if r['role'] == 'baseline'}
-    lines = ['| run | seeds | best | last | vs baseline | paper | Δ paper | source | time | '
+    lines = ['| run | seeds done | best | last | vs baseline | paper | Δ paper | source | time | '
              'status |', '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         paper = r.get('paper')
@@ -111,8 +112,9 @@ def markdown_table(rows: Sequence[dict]) -> str:
                   .replace('  ', ' ') if paper else '-')
         status = f"[done]({r['work_dir']})" if r['status'] == 'done' else r['status']
         seconds = f"{r['seconds']:.0f} s" if r.get('seconds') else '-'
+        done = f"{r['best']['n']}/{len(r['seeds'])}"
         lines.append(
-            f"| {r['name']} | {r['best']['n']} | {_fmt(r['best']['mean'], r['best']['std'])} | "
+            f"| {r['name']} | {done} | {_fmt(r['best']['mean'], r['best']['std'])} | "
             f"{_fmt(r['last']['mean'], r['last']['std'])} | "
             f"{delta_to_baseline(r['best'], baseline.get(r['student'])) if r['student'] else '-'}"
             f" | {_fmt(_paper_value(r))} | {_delta(_ours_for_paper(r), _paper_value(r))} | "

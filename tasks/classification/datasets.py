@@ -77,6 +77,8 @@ class CIFAR100(_ClassificationDataset):
 
     #: Images per split (``tools/recipe.py`` counts iterations from them).
     SPLIT_SIZES = {'train': 50000, 'test': 10000}
+    HOW_TO_PREPARE = ('python tools/prepare_cifar100.py --download (offline: put the '
+                      'official cifar-100-python.tar.gz in the data root first)')
 
     def __init__(self, data_root: str, split: str = 'train',
                  pipeline: Optional[Sequence[dict]] = None):
@@ -119,6 +121,9 @@ class ImageFolderDataset(_ClassificationDataset):
         split: sub-folder, e.g. ``'train'`` or ``'val'``.
         pipeline: transform configs.
     """
+
+    HOW_TO_PREPARE = ('the usual class-folder layout, e.g. ImageNet\'s train/ and val/ '
+                      'with one folder of images per class')
 
     def __init__(self, data_root: str, split: str = 'train',
                  pipeline: Optional[Sequence[dict]] = None):

@@ -194,6 +194,8 @@ class VOCAugDataset(_SegmentationDataset):
     """
 
     SPLITS = ('train_aug', 'val', 'train', 'trainval', 'trainaug', 'aug')
+    HOW_TO_PREPARE = ('python tools/prepare_voc_aug.py --voc VOCtrainval_11-May-2012.tar '
+                      '--sbd benchmark.tgz (or --download)')
     #: split -> split files tried in order (kdbench's name, then mmseg's).
     SPLIT_FILES = {'train_aug': ('train_aug.txt', 'trainaug.txt'),
                    'trainaug': ('trainaug.txt', 'train_aug.txt')}
@@ -287,6 +289,7 @@ class COCOStuff10kDataset(_SegmentationDataset):
     """
 
     SPLITS = ('train', 'test', 'all')
+    HOW_TO_PREPARE = 'extract cocostuff-10k-v1.1.zip into the data root, as it is'
     PNG_SUFFIX = '_labelTrainIds.png'
     PNG_FOLDERS = dict(train=('train2014',), test=('test2014',),
                        all=('train2014', 'test2014'))

@@ -13,7 +13,7 @@ from kdbench.task import TaskModel, TaskSpec
 from kdbench.utils.checkpoint import extract_state_dict, load_state_strictly
 from kdbench.utils.weights import load_named_weights
 
-from .tta import tta_probabilities
+from .tta import DEFAULT_SCALES, tta_probabilities
 
 #: Module of each encoder stage ``stage1..stage5`` (smp's features f1..f5) per encoder family.
 ENCODER_STAGES = {
@@ -87,7 +87,8 @@ class DeepLabV3PlusSegmentor(TaskModel):
         ignore_index: label excluded from the loss and the metric.
         data_preprocessor: normalisation of the uint8 batch (ImageNet mean/std).
         tta: test-time augmentation of the ``predict`` mode (``tools/test.py --tta``), e.g.
-            ``dict(scales=(0.5, ..., 1.75), flip=True)`` (see :func:`tta_probabilities`);
+            ``dict(scales=(0.5, ..., 1.75), flip=True)`` (see :func:`tta_probabilities`,
+            whose defaults fill missing keys);
             ``None``: one plain forward.
 
     Modes: ``tensor`` -> logits ``[N, K, H, W]``; ``loss`` -> ``{'loss_seg'}`` (labels
@@ -106,7 +107,9 @@ class DeepLabV3PlusSegmentor(TaskModel):
                                      encoder_output_stride=output_stride, classes=num_classes)
         if encoder_ckpt:
             load_encoder_weights(self.net.encoder, encoder_ckpt)
-        self.num_classes, self.ignore_index, self.tta = num_classes, ignore_index, tta
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        # Defaults filled in, so the model states what its TTA does (tools/test.py logs it).
+        self.tta = None if tta is None else dict(dict(scales=DEFAULT_SCALES, flip=True), **tta)
         self.tap_points = {name: point.under('net') for name, point in
                            segmentation_taps(self.net, encoder, num_classes,
                                              output_stride).items()}

@@ -75,6 +75,9 @@ def test_test_py_writes_records_and_pictures_with_tta(tmp_path):
     metrics = json.loads(out[out.rindex('{'):out.rindex('}') + 1])
     used = Config.fromfile(tmp_path / 'work' / 'deeplabv3p_r18_voc.py')    # what the runner ran
     assert used.model.tta == dict(flip=True, scales=(0.5, 1.0))
+    assert ('test-time augmentation: on: each image at scales 0.5, 1, each also mirrored '
+            'left-right (4 forward passes per image); the class probabilities are averaged'
+            ) in out
     records = json.load(open(tmp_path / 'res.json'))
     assert [r['name'] for r in records] == ['img_0', 'img_1', 'img_2']
     assert [r['index'] for r in records] == [0, 1, 2]
@@ -97,3 +100,17 @@ def test_test_py_writes_records_and_pictures_with_tta(tmp_path):
         assert len(record['iou']) == len(present)
     assert metrics['aAcc'] == pytest.approx(100 * hits / total, abs=1e-4)
     assert os.path.isfile(tmp_path / 'res.json')
+
+
+def test_the_segmentor_states_its_tta_defaults_and_the_log_line_reads_them():
+    from kdbench.apis.outputs import tta_text
+    from tasks.segmentation.tta import DEFAULT_SCALES
+    model = MODELS.build(dict(type='DeepLabV3PlusSegmentor', encoder='resnet18',
+                              num_classes=21, tta=dict(flip=True)))
+    assert model.tta == dict(scales=DEFAULT_SCALES, flip=True)
+    assert tta_text(model.tta) == (
+        'on: each image at scales 0.5, 0.75, 1, 1.25, 1.5, 1.75, each also mirrored '
+        'left-right (12 forward passes per image); the class probabilities are averaged')
+    assert tta_text(dict(scales=(1.0,), flip=False)).startswith(
+        'on: each image at scales 1 (1 forward pass per image)')
+    assert tta_text(None) == 'off'
