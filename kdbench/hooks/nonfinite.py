@@ -133,8 +133,10 @@ class NonFiniteLossGuard(Hook):
             return
         latest = find_latest_checkpoint(runner.work_dir)
         kept = (f"The last checkpoint written, '{latest}', holds the last good weights (no "
-                'checkpoint of this step was written); resume from it with tools/train.py '
-                'CONFIG --resume after fixing the cause.' if latest else
+                'checkpoint of this step was written): after fixing data or code, continue it with '
+                'tools/train.py CONFIG --resume; to change the learning rate or schedule, '
+                "start a new run from its weights ('load_from') in a new "
+                '--work-dir (--resume keeps the optimizer and schedule it saved).' if latest else
                 'No checkpoint had been written yet.')
         raise NonFiniteLossError(
             f'Non-finite loss at {where} of config {_config_name(runner)}: {terms}. '
