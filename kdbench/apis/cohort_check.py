@@ -62,22 +62,21 @@ def _check_distinct(values: List[str], what: str, why: str) -> None:
 def _check_shared(cfgs: Sequence[Config], keys: Sequence[str]) -> None:
     if len(cfgs) < 2:
         return
-    first = cfgs[0]
+    plain = [cfg.to_dict() for cfg in cfgs]
     for key in keys:
-        expected = _lookup(first, key)
-        for cfg in cfgs[1:]:
-            value = _lookup(cfg, key)
-            where = first_difference(expected, value, key)
+        expected = _lookup(plain[0], key)
+        for cfg, values in zip(cfgs[1:], plain[1:]):
+            where = first_difference(expected, _lookup(values, key), key)
             if where is not None:
                 raise CohortError(
-                    f'Cohort members differ in {where}: {member_name(first)} has '
-                    f'{_lookup(first, where)!r}, {member_name(cfg)} has '
-                    f'{_lookup(cfg, where)!r}. Every member must share {key} '
+                    f'Cohort members differ in {where}: {member_name(cfgs[0])} has '
+                    f'{_lookup(plain[0], where)!r}, {member_name(cfg)} has '
+                    f'{_lookup(values, where)!r}. Every member must share {key} '
                     '(docs/cohorts.md); train them in separate cohorts or alone.')
 
 
-def _lookup(cfg: Config, key: str) -> Any:
-    node: Any = cfg
+def _lookup(values: dict, key: str) -> Any:
+    node: Any = values
     for part in key.split('.'):
         if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]

@@ -98,6 +98,7 @@ class CohortRunner(KDRunner):
             if kind not in ('EpochBasedTrainLoop', EpochBasedTrainLoop) or \
                     not loop.pop('by_epoch', True):
                 raise CohortError(f'{self.cfg.filename}: cohorts train epoch-based loops only '
-                                  f'(train_cfg.by_epoch=True), got train_cfg={dict(self.cfg.train_cfg)}.')
+                                  '(train_cfg.by_epoch=True), got train_cfg='
+                                  f'{dict(self.cfg.train_cfg)}.')
             loop['type'] = MemberEpochLoop
         return super().build_train_loop(loop)
