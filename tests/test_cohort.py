@@ -230,3 +230,35 @@ def test_train_cohort_tool_refuses_differing_members_with_exit_status_1(tmp_path
                           env=dict(os.environ, NO_ALBUMENTATIONS_UPDATE='1'))
     assert done.returncode == 1, done.stderr[-2000:]
     assert 'differ in train_dataloader' in done.stderr
+
+
+def _distiller(student, teacher, ckpt, methods=None):
+    from kdbench.registry import MODELS
+    return MODELS.build(dict(type='Distiller', student=student, teacher=teacher,
+                             teacher_ckpt=ckpt, methods=methods or dict(kd=dict(type='KD'))))
+
+
+def test_shared_teacher_runs_once_per_batch_and_refuses_another_teacher(
+        tiny_classifier_cfg, teacher_ckpt):
+    from kdbench.distill.shared_teacher import SharedTeacher
+    teacher = tiny_classifier_cfg('resnet20')
+    ckpt = teacher_ckpt(teacher)
+    first = _distiller(tiny_classifier_cfg(), teacher, ckpt)
+    second = _distiller(tiny_classifier_cfg(), teacher, ckpt,
+                        dict(at=dict(type='AT', taps=('last_stage',))))
+    alone = second.teacher_forward(torch.randn(2, 3, 16, 16))
+    shared = SharedTeacher(first)
+    shared.add(second, 'second')
+    assert second.teacher is first.teacher
+    inputs = torch.randn(2, 3, 16, 16)
+    logits = first.teacher_forward(inputs)
+    features = second.teacher_forward(inputs.clone())
+    assert shared.forwards == 1 and features.keys() == alone.keys()
+    direct = second.run_teacher(inputs, second.teacher_points)
+    assert torch.equal(features['last_stage'], direct['last_stage'])
+    logits['logits'].mul_(2)                    # a method writing into a teacher tensor
+    with pytest.raises(RuntimeError, match='modified in place'):
+        second.teacher_forward(inputs)
+    other = _distiller(tiny_classifier_cfg(), teacher, teacher_ckpt(teacher, 'other.pth', 1))
+    with pytest.raises(ValueError, match="other: model.teacher_ckpt is .*other.pth"):
+        shared.add(other, 'other')
