@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -15,6 +15,9 @@ from kdbench.utils.weights import load_task_weights, resolve_weights
 from .base import DistillMethod
 from .speed import SWITCHES, SpeedOptions, check_compiler
 from .taps import TapPoint, Taps, resolve_taps
+
+if TYPE_CHECKING:
+    from .shared_teacher import SharedTeacher
 
 
 @MODELS.register_module()
@@ -103,6 +106,8 @@ class Distiller(BaseModel):
         # Set after the first loss step has checked the taps eagerly: the speed switches'
         # fast steps start then.
         self._taps_checked = False
+        # A cohort's teacher shared with other Distillers (share_teacher), else None.
+        self._shared_teacher: Optional['SharedTeacher'] = None
 
     def _apply_speed(self) -> Optional[Callable]:
         """Convert the built modules to :attr:`speed`'s dtype and memory format; the
@@ -120,7 +125,7 @@ class Distiller(BaseModel):
     def __getstate__(self) -> dict:
         """Copies (``copy.deepcopy``, e.g. for an EMA model) and pickles run the student
         eagerly: the compiled forward is bound to the original student."""
-        return dict(super().__getstate__(), _compiled_student=None)
+        return dict(super().__getstate__(), _compiled_student=None, _shared_teacher=None)
 
     @property
     def student_points(self) -> Mapping[str, TapPoint]:
@@ -169,12 +174,20 @@ class Distiller(BaseModel):
 
         Runs without autograd (``speed.teacher_mode`` on fast steps, else ``no_grad``) in
         ``speed.teacher_dtype``; the tensors come back as ordinary (non-inference) tensors
-        in the inputs' floating dtype, without history.
+        in the inputs' floating dtype, without history. After :meth:`share_teacher` they
+        come from the shared teacher (computed once per batch for every Distiller sharing it).
         """
         self._check_teacher_loaded()
+        if self._shared_teacher is not None:
+            return self._shared_teacher.outputs(inputs, tuple(self._teacher_points))
+        return self.run_teacher(inputs, self._teacher_points)
+
+    def run_teacher(self, inputs: Tensor, points: Mapping[str, TapPoint]) -> Dict[str, Tensor]:
+        """The teacher's tensors at ``points`` (by logical name) for ``inputs``, as
+        :meth:`teacher_forward` describes (that method with this Distiller's points)."""
         inference = self._taps_checked and self.speed.teacher_mode == 'inference_mode'
         context = torch.inference_mode() if inference else torch.no_grad()
-        with context, Taps(self.teacher, self._teacher_points) as taps:
+        with context, Taps(self.teacher, points) as taps:
             self.teacher(self._teacher_inputs(inputs), mode='tensor')
         dtype = self.speed.teacher_dtype
         outputs = {}
@@ -183,6 +196,17 @@ class Distiller(BaseModel):
                 tensor = tensor.to(inputs.dtype)
             outputs[name] = tensor.clone() if tensor.is_inference() else tensor
         return outputs
+
+    def share_teacher(self, shared: 'SharedTeacher') -> None:
+        """Use ``shared.teacher`` as this Distiller's teacher and read the tapped tensors
+        from ``shared`` (a cohort: one teacher module and one teacher forward per batch for
+        several Distillers; docs/cohorts.md). Call it through
+        :meth:`SharedTeacher.add <kdbench.distill.shared_teacher.SharedTeacher.add>`, which
+        checks that both teachers are the same; this Distiller's own teacher is released."""
+        self.teacher = shared.teacher
+        self._teacher_params = tuple(self.teacher.parameters())
+        self._teacher_modules = tuple(self.teacher.modules())
+        self._shared_teacher = shared
 
     def _teacher_inputs(self, inputs: Tensor) -> Tensor:
         dtype = self.speed.teacher_dtype

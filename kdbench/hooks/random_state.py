@@ -30,6 +30,20 @@ def set_random_states(state: dict) -> None:
         torch.cuda.set_rng_state_all(state['cuda'])
 
 
+def same_random_states(first: dict, second: dict) -> bool:
+    """Whether two :func:`random_states` results are the same states (nothing was drawn
+    between them)."""
+    if first.keys() != second.keys() or first['python'] != second['python']:
+        return False
+    numpy_a, numpy_b = first['numpy'], second['numpy']
+    if numpy_a[0] != numpy_b[0] or not np.array_equal(numpy_a[1], numpy_b[1]) or \
+            tuple(numpy_a[2:]) != tuple(numpy_b[2:]):
+        return False
+    if not torch.equal(first['torch'], second['torch']):
+        return False
+    return all(torch.equal(a, b) for a, b in zip(first.get('cuda', ()), second.get('cuda', ())))
+
+
 @HOOKS.register_module()
 class RandomStateHook(Hook):
     """Save every process's generator states in the checkpoints; restore them on resume.

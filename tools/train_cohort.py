@@ -1,0 +1,79 @@
+"""Train several configs with the same teacher and data as one cohort (docs/cohorts.md).
+
+    python tools/train_cohort.py CONFIG [CONFIG ...] [--work-dir-root DIR]
+                                 [--cfg-options k=v ...] [--seed N] [--deterministic]
+                                 [--resume] [--strict-config]
+
+Every member ends with the checkpoints, logs and metrics of its run alone with
+tools/train.py (same seed; bitwise on CPU with --deterministic), in its own work dir:
+DIR/<config name> with --work-dir-root, else the config's (work_dirs/<config name>).
+The data is loaded once per batch and the teacher runs once per batch for all members.
+Exit status 1 when the cohort is refused or a member failed (the others still train).
+"""
+import argparse
+import os
+import sys
+from typing import List
+
+from mmengine.config import Config, DictAction
+
+from kdbench.apis import load_config, preflight_or_exit
+from kdbench.apis.cohort import train_cohort
+from kdbench.apis.cohort_check import member_name
+from kdbench.apis.cohort_runner import CohortError
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='+', help='member config files')
+    parser.add_argument('--work-dir-root', help='each member works in DIR/<config name> '
+                        '(default: the config\'s work dir, work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config keys of every member')
+    parser.add_argument('--seed', type=int, help='random seed (overrides the configs)')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms (slower)')
+    parser.add_argument('--resume', action='store_true',
+                        help="resume every member from its work dir's latest checkpoint")
+    parser.add_argument('--strict-config', action='store_true',
+                        help='refuse --cfg-options top-level keys that nothing reads')
+    return parser.parse_args(argv)
+
+
+def member_configs(args: argparse.Namespace) -> List[Config]:
+    """The members' configs: overrides, work dirs, seed, determinism and resume applied."""
+    cfgs = []
+    for path in args.configs:
+        name = os.path.splitext(os.path.basename(path))[0]
+        work_dir = os.path.join(args.work_dir_root, name) if args.work_dir_root else None
+        cfg = load_config(path, args.cfg_options, work_dir, strict=args.strict_config)
+        if args.seed is not None or args.deterministic:
+            cfg.randomness = dict(cfg.get('randomness', {}), deterministic=args.deterministic)
+            if args.seed is not None:
+                cfg.randomness['seed'] = args.seed
+        if args.resume:
+            cfg.resume, cfg.load_from = True, None
+        cfgs.append(cfg)
+    return cfgs
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfgs = member_configs(args)
+    for cfg in cfgs:
+        preflight_or_exit(cfg, 'train')
+    try:
+        members = train_cohort(cfgs)
+    except CohortError as error:
+        print(f'train_cohort: {error}', file=sys.stderr)
+        return 1
+    failed = [m for m in members if not m.ok]
+    for member in members:
+        state = f'FAILED: {type(member.error).__name__}: {member.error}' if member.error \
+            else 'trained'
+        print(f'{member_name(member.cfg)}: {state} ({member.cfg.work_dir})')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
