@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import gc
 import os
+from typing import List
 
 import torch
 import torch.distributed as dist
@@ -71,18 +72,43 @@ def prepare_distributed(cfg: Config) -> None:
 
 
 def finish_distributed() -> None:
-    """Tear the process group down once a tool's work is done (all ranks).
+    """Tear the process group down once a tool's work is done (all ranks, success path).
 
-    Left to interpreter exit, gloo's worker threads can be destroyed while joinable and
-    abort a rank after it finished ('terminate called without an active exception'). The
-    DDP wrapper's reducer holds the process group, and mmengine's runner sits in reference
-    cycles: collecting them first (the tool has dropped its runner) lets the group be
-    destroyed here, while the interpreter is fully alive.
+    The group must die here, while the interpreter is fully alive: its gloo threads
+    (``pt_gloo_runloop``, ``gloo_tcp_loop``) are stopped only when the last reference to
+    it goes, and torn down during interpreter finalisation they can abort a rank that
+    finished its work (SIGABRT, 'terminate called without an active exception'; see
+    docs/distributed.md). ``destroy_process_group`` alone drops only c10d's references:
+    the DDP wrapper's reducer holds the group too, and mmengine's runner sits in
+    reference cycles, so the cycles are collected first (the tool has dropped its
+    runner). A gloo thread still alive afterwards is reported as a warning.
     """
     if dist.is_available() and dist.is_initialized():
         gc.collect()
         dist.barrier()
         dist.destroy_process_group()
+        left = gloo_threads()
+        if left:
+            print_log(f'The process group outlived destroy_process_group (its threads '
+                      f'{", ".join(left)} still run): something still references it (a '
+                      'DDP wrapper, a runner); this process may abort at exit.',
+                      logger='current', level=30)
+
+
+def gloo_threads() -> List[str]:
+    """Names of this process's gloo threads (read from /proc; [] where there is none)."""
+    try:
+        tasks = os.listdir('/proc/self/task')
+    except OSError:
+        return []
+    names = []
+    for task in tasks:
+        try:
+            with open(f'/proc/self/task/{task}/comm') as f:
+                names.append(f.read().strip())
+        except OSError:
+            continue
+    return sorted(name for name in names if 'gloo' in name)
 
 
 @MODEL_WRAPPERS.register_module()
