@@ -12,6 +12,9 @@ the others' reads):
 - *pulse*: a counter bumped by the rank's watchdog thread every ``interval`` seconds, which
   tells a frozen process (no pulse) from one waiting in a collective (pulse, no progress).
 
+The hooks only record the progress in memory; the thread publishes both every
+``interval`` seconds, so an iteration costs no store round trip.
+
 Each rank's daemon thread reads every rank's heartbeats. When one rank has made no
 progress for ``stall_limit`` seconds, the thread logs which rank stalled (the one whose
 pulse stopped, else those without progress), where every rank was and what to do, and ends
@@ -62,7 +65,7 @@ class StallWatchdog:
         stall_limit: seconds without progress of some rank before the run is stopped.
         on_stall: called (in the watchdog thread) with the report; it is expected to end
             the process (the hook logs and calls ``os._exit``).
-        interval: seconds between two pulses/checks; default ``stall_limit / 10``
+        interval: seconds between two publications/checks; default ``stall_limit / 10``
             capped to [0.5, 10].
     """
 
@@ -73,25 +76,30 @@ class StallWatchdog:
         self.stall_limit = float(stall_limit)
         self.interval = interval or min(max(self.stall_limit / 10, 0.5), 10.0)
         self.on_stall, self.clock = on_stall, clock
-        self._progress_count = 0
+        self._mine = (0, 'starting')          # (count, where), replaced whole by beat()
+        self._published = -1
         self._pulse_count = 0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         now = clock()
-        self._progress = [_Seen(now) for _ in range(world_size)]
-        self._pulse = [_Seen(now) for _ in range(world_size)]
+        self._seen_progress = [_Seen(now) for _ in range(world_size)]
+        self._seen_pulse = [_Seen(now) for _ in range(world_size)]
 
     @staticmethod
     def key(rank: int, kind: str) -> str:
         return f'{KEY_PREFIX}/{rank}/{kind}'
 
     def beat(self, where: str) -> None:
-        """Publish this rank's progress (``where``: e.g. ``'in train iteration 58'``)."""
-        self._progress_count += 1
-        self.store.set(self.key(self.rank, 'progress'), f'{self._progress_count} {where}')
+        """Record this rank's progress (``where``: e.g. ``'in train iteration 58'``); in
+        memory only, the thread publishes it (no store round trip per iteration)."""
+        self._mine = (self._mine[0] + 1, where)
 
-    def pulse(self) -> None:
-        """Publish that this process is alive (called by the thread)."""
+    def publish(self) -> None:
+        """Publish the progress (when it changed) and a pulse: this process is alive."""
+        count, where = self._mine
+        if count != self._published:
+            self.store.set(self.key(self.rank, 'progress'), f'{count} {where}')
+            self._published = count
         self._pulse_count += 1
         self.store.set(self.key(self.rank, 'pulse'), str(self._pulse_count))
 
@@ -106,8 +114,9 @@ class StallWatchdog:
         silent: Dict[int, float] = {}
         for rank in range(self.world_size):
             progress = self._read(self.key(rank, 'progress'))
-            idle[rank] = self._progress[rank].update(progress, now)
-            silent[rank] = self._pulse[rank].update(self._read(self.key(rank, 'pulse')), now)
+            pulse = self._read(self.key(rank, 'pulse'))
+            idle[rank] = self._seen_progress[rank].update(progress, now)
+            silent[rank] = self._seen_pulse[rank].update(pulse, now)
             where[rank] = (progress.split(' ', 1)[1] if progress else 'not started')
         stalled = [r for r in idle if idle[r] > self.stall_limit and where[r] != FINISHED]
         if not stalled:
@@ -135,8 +144,8 @@ class StallWatchdog:
         return '\n'.join(lines)
 
     def start(self) -> None:
-        """Start the daemon thread (pulse, check, repeat every ``interval`` s)."""
-        self.pulse()
+        """Start the daemon thread (publish, check, repeat every ``interval`` s)."""
+        self.publish()
         self._thread = threading.Thread(target=self._watch, name='kdbench-stall-watchdog',
                                         daemon=True)
         self._thread.start()
@@ -145,7 +154,7 @@ class StallWatchdog:
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.pulse()
+                self.publish()
                 message = self.check()
             except Exception as error:           # the store itself is gone or hangs
                 if self._stop.is_set():
@@ -169,6 +178,7 @@ class StallWatchdog:
             self._thread = None
         if finished:
             self.beat(FINISHED)
+            self.publish()
 
 
 def stop_process(message: str, logger: logging.Logger) -> None:
@@ -212,7 +222,6 @@ class StallWatchdogHook(Hook):
         self.watchdog = StallWatchdog(
             store, dist.get_rank(), dist.get_world_size(), self.stall_limit,
             on_stall=lambda message: stop_process(message, runner.logger))
-        self.watchdog.beat('starting')
         self.watchdog.start()
 
     def _beat(self, where: str) -> None:

@@ -25,8 +25,8 @@ class World:
 
     def run(self, seconds, running=None, alive=None):
         """``seconds`` times: one second passes, each rank in ``running`` (default all)
-        starts its next train iteration, each rank in ``alive`` (default all) pulses and
-        checks. Returns ``{rank: report}`` of the first reports."""
+        starts its next train iteration, each rank in ``alive`` (default all) publishes
+        and checks. Returns ``{rank: report}`` of the first reports."""
         ranks = range(len(self.dogs))
         running = ranks if running is None else running
         alive = ranks if alive is None else alive
@@ -37,7 +37,8 @@ class World:
                 self.iteration[rank] += 1
                 self.dogs[rank].beat(f'in train iteration {self.iteration[rank]}')
             for rank in alive:
-                self.dogs[rank].pulse()
+                self.dogs[rank].publish()
+            for rank in alive:
                 report = self.dogs[rank].check()
                 if report is not None:
                     reports.setdefault(rank, report)
