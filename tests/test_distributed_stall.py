@@ -80,6 +80,7 @@ def test_a_stopped_rank_ends_the_run_with_a_message_naming_it(tmp_path):
         wait_for(lambda: trained_iterations(log_path) >= 3 or launcher.poll() is not None,
                  600, 'the first iterations')
         assert launcher.poll() is None, log_path.read_text()[-3000:]
+        time.sleep(3)              # rank 1 publishes its progress at most once a second
         workers = wait_for(lambda: {rank_of(p): p for p in children(launcher.pid)}, 30,
                            'the workers')
         stopped = workers[1]

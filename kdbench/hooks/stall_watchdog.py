@@ -12,8 +12,9 @@ the others' reads):
 - *pulse*: a counter bumped by the rank's watchdog thread every ``interval`` seconds, which
   tells a frozen process (no pulse) from one waiting in a collective (pulse, no progress).
 
-The hooks only record the progress in memory; the thread publishes both every
-``interval`` seconds, so an iteration costs no store round trip.
+The hooks publish the progress at most once a second (fast iterations cost no store
+round trip each), the thread publishes the latest progress and the pulse every
+``interval`` seconds.
 
 Each rank's daemon thread reads every rank's heartbeats. When one rank has made no
 progress for ``stall_limit`` seconds, the thread logs which rank stalled (the one whose
@@ -40,6 +41,8 @@ LIMIT_KEY = 'default_hooks.watchdog.stall_limit'
 KEY_PREFIX = 'kdbench_watchdog'
 FINISHED = 'finished'
 STALL_EXIT_STATUS = 1
+#: Seconds between two publications of a rank's progress from its own hooks.
+PUBLISH_SPACING = 1.0
 
 
 class _Seen:
@@ -77,7 +80,7 @@ class StallWatchdog:
         self.interval = interval or min(max(self.stall_limit / 10, 0.5), 10.0)
         self.on_stall, self.clock = on_stall, clock
         self._mine = (0, 'starting')          # (count, where), replaced whole by beat()
-        self._published = -1
+        self._published, self._published_at = -1, float('-inf')
         self._pulse_count = 0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -90,16 +93,22 @@ class StallWatchdog:
         return f'{KEY_PREFIX}/{rank}/{kind}'
 
     def beat(self, where: str) -> None:
-        """Record this rank's progress (``where``: e.g. ``'in train iteration 58'``); in
-        memory only, the thread publishes it (no store round trip per iteration)."""
+        """Record this rank's progress (``where``: e.g. ``'in train iteration 58'``);
+        published at once when the last publication is :data:`PUBLISH_SPACING` s old,
+        else by the thread (at most one store round trip per second from here)."""
         self._mine = (self._mine[0] + 1, where)
+        if self.clock() - self._published_at >= PUBLISH_SPACING:
+            self._publish_progress()
 
-    def publish(self) -> None:
-        """Publish the progress (when it changed) and a pulse: this process is alive."""
+    def _publish_progress(self) -> None:
         count, where = self._mine
         if count != self._published:
             self.store.set(self.key(self.rank, 'progress'), f'{count} {where}')
-            self._published = count
+            self._published, self._published_at = count, self.clock()
+
+    def publish(self) -> None:
+        """Publish the progress (when it changed) and a pulse: this process is alive."""
+        self._publish_progress()
         self._pulse_count += 1
         self.store.set(self.key(self.rank, 'pulse'), str(self._pulse_count))
 
@@ -133,7 +142,7 @@ class StallWatchdog:
                 'slow operation)')
         lines = [f'Distributed run stalled: {names} {what} for more than '
                  f'{self.stall_limit:g} s ({LIMIT_KEY}). Rank {self.rank} stops the run.',
-                 'Last progress of each rank:']
+                 'Last progress each rank reported:']
         for rank in sorted(where):
             state = ('no heartbeat' if silent[rank] > 3 * self.interval else 'alive')
             lines.append(f'  rank {rank}: {where[rank]} ({idle[rank]:.0f} s ago; {state})')

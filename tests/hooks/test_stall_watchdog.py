@@ -82,6 +82,16 @@ def test_a_rank_that_never_starts_is_a_stall_and_a_finished_rank_is_not():
     assert '  rank 1: finished' in reports[0] and '  rank 2: not started' in reports[0]
 
 
+def test_fast_beats_are_published_once_a_second_and_the_latest_by_the_thread():
+    world = World()
+    dog, key = world.dogs[0], StallWatchdog.key(0, 'progress')
+    for i in range(1, 6):                                # 5 iterations within a second
+        dog.beat(f'in train iteration {i}')
+    assert world.store.get(key).decode() == '1 in train iteration 1'
+    dog.publish()
+    assert world.store.get(key).decode() == '5 in train iteration 5'
+
+
 def test_the_thread_stops_the_process_through_on_stall_and_stop_joins_it():
     store = dist.HashStore()
     reports = []
