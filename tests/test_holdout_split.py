@@ -188,3 +188,11 @@ def test_cifar100_default_is_torchdistills_45k_5k():
                                  **holdout_default(DATASETS.get('CIFAR100')))
     assert len(held) == 5000 and len(rest) == 45000
     assert np.all(np.bincount(labels[held]) == 50)
+
+
+def test_datasets_without_the_hooks_split_by_item_with_the_base_default():
+    assert item_classes(list(range(5))) is None
+    assert holdout_default(list) == {'fraction': 0.1}
+    assert holdout_default(None) == {'fraction': 0.1}
+    part = HoldoutSplit(list(range(30)), part='val')
+    assert len(part) == 3 and part.metainfo['holdout'] == dict(part='val', size=3, seed=0)
