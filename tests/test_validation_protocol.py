@@ -123,3 +123,12 @@ def test_runner_config_is_the_training_config(tmp_path):
     assert runner.cfg.train_dataloader.dataset.type == 'HoldoutSplit'
     assert cfg.train_dataloader.dataset.type == 'DigitsDataset'
     assert isinstance(cfg, Config)
+
+
+def test_recipe_cards_count_the_images_of_each_part():
+    from kdbench.apis.recipe import train_set_size
+    out = training_config(load_config(CIFAR, HOLDOUT))
+    assert train_set_size(out.train_dataloader.dataset) == 45000        # default 5000
+    assert train_set_size(out.val_dataloader.dataset) == 5000
+    out = training_config(load_config(VOC, dict(HOLDOUT, **{'validation.fraction': 0.2})))
+    assert train_set_size(out.train_dataloader.dataset) == 10582 - 2116
