@@ -71,3 +71,27 @@ def test_a_split_larger_than_the_training_set_stops_before_training(tmp_path):
     with pytest.raises(ValueError, match='validation.size=1347 holds out the whole training'):
         _run(tmp_path, **{'validation.split': 'holdout', 'validation.size': 1347})
     assert not [f for f in os.listdir(tmp_path) if f.endswith('.pth')]
+
+
+def test_a_resumed_run_chooses_from_every_validation(tmp_path):
+    from kdbench.hooks.final_metrics import HISTORY_KEY
+    options = dict(log_level='WARNING', **{'validation.split': 'holdout',
+                                           'validation.size': 100})
+    for iters in (2, 4):
+        cfg = load_config(CONFIG, options, str(tmp_path))
+        cfg.train_dataloader.batch_size = 16
+        shrink_to_iterations(cfg, iters, checkpoint_interval=2)
+        cfg.train_cfg.val_interval = 2
+        cfg.default_hooks.checkpoint.update(save_best='auto', rule='greater')
+        if iters == 4:
+            cfg.resume, cfg.load_from = True, str(tmp_path / 'iter_2.pth')
+        runner = train(cfg)
+    # the first validation is the first best: its checkpoint is saved again, with it
+    saved = load_local_checkpoint(str(tmp_path / 'iter_2.pth'))['message_hub']['runtime_info']
+    assert [entry['iter'] for entry in saved[HISTORY_KEY]] == [2]
+    history = runner.message_hub.get_info(HISTORY_KEY)
+    assert [entry['iter'] for entry in history] == [2, 4]
+    with open(tmp_path / 'final_metrics.json') as f:
+        final = json.load(f)
+    best = max(history, key=lambda entry: entry['metrics']['accuracy/top1'])
+    assert final['iter'] == best['iter'] and final['val'] == best['metrics']

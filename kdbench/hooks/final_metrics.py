@@ -15,7 +15,9 @@ weights' validation metrics. It writes, in the work dir::
      "epoch": int, "iter": int}     # when the reported weights were validated
 
 The validation history it chooses from is kept in the message hub (``runtime_info``), so
-it is saved in checkpoints and a resumed run chooses from every epoch.
+it is saved in checkpoints: a resumed run has the validations before its checkpoint (a
+checkpoint is written before its own epoch's validation; the CheckpointHook writes it
+again when that validation is a new best, so a best is never lost) and those after.
 """
 from __future__ import annotations
 
