@@ -52,8 +52,8 @@ def test_holdout_validates_on_the_held_out_part_and_tests_once(tmp_path):
     best = max(vals, key=lambda r: r['accuracy/top1'])
     assert final['protocol'] == 'holdout' and final['iter'] == 2 * (vals.index(best) + 1)
     assert final['val'] == {k: best[k] for k in ('accuracy/top1', 'accuracy/top5')}
-    assert final['test'] == {k: tests[0][f'test/{k}'] for k in ('accuracy/top1',
-                                                               'accuracy/top5')}
+    assert final['test'] == {k: tests[0][f'test/{k}']
+                             for k in ('accuracy/top1', 'accuracy/top5')}
     # the test metrics are the best checkpoint's on the test split
     best_file = [f for f in os.listdir(tmp_path) if f.startswith('best_')]
     assert best_file == [f"best_accuracy_top1_iter_{final['iter']}.pth"]

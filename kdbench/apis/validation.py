@@ -103,10 +103,11 @@ def _split_training_set(cfg: Config, protocol: ValidationProtocol) -> None:
                                'val_evaluator', 'test_dataloader', 'test_cfg', 'test_evaluator')
                if cfg.get(key) is None]
     if missing:
+        name = getattr(cfg, 'filename', None) or 'the config'
         raise ValueError(f"validation.split='holdout' validates on a part of the training set "
                          'with the val_* settings and evaluates the test split once at the end '
-                         f'with the test_* settings; {getattr(cfg, "filename", None) or "the config"} lacks '
-                         f'{", ".join(missing)}. Set them, or use validation.split=test.')
+                         f'with the test_* settings; {name} lacks {", ".join(missing)}. Set '
+                         'them, or use validation.split=test.')
     train, val = cfg['train_dataloader'], cfg['val_dataloader']
     split = dict(seed=protocol.seed)
     split.update({k: v for k, v in (('size', protocol.size), ('fraction', protocol.fraction))

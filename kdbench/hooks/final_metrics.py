@@ -92,8 +92,8 @@ class FinalMetricsHook(Hook):
         """``(entry, metric, best checkpoint file)``: the best-checkpoint epoch's history
         entry by the CheckpointHook's metric and rule when it saves one, else the last
         (``None`` file)."""
-        last = history[-1] if history else dict(epoch=runner.epoch, iter=runner.iter,
-                                                 metrics={})
+        last = history[-1] if history else dict(
+            epoch=runner.epoch, iter=runner.iter, metrics={})
         main = next(iter(last['metrics']), None)
         saver = next((h for h in runner.hooks if isinstance(h, CheckpointHook)
                       and h.save_best), None)
