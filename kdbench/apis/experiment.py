@@ -16,6 +16,7 @@ from .config import task_model_cfg
 from .outputs import tta_text
 from .recipe import card_of_config, dataset_text, effective_batch_text, format_short, task_text
 from .runner import KDRunner
+from .validation import validation_protocol
 
 
 def train(cfg: Config) -> Runner:
@@ -36,15 +37,20 @@ def _logs_info(cfg: Config) -> bool:
 def log_run_summary(runner: Runner, cfg: Config) -> None:
     """Log, from rank 0 and at INFO level, what the run trains: the recipe card's short
     form (:func:`~kdbench.apis.recipe.format_short`: models, weight files, losses, data,
-    effective batch and lr rule, length, optimizer and schedule, evaluation), the work dir
+    effective batch and lr rule, length, optimizer and schedule, evaluation, and with a
+    held-out validation split the test data) of the runner's config, the work dir
     and the log file, which alone holds the environment, the full config and the hook
     order (``KDRunner``; ``verbose_log=True`` prints them too). A card that cannot be built
     is reported as a warning; the batch line is logged in any case."""
     if runner.rank != 0 or not _logs_info(cfg):
         return
+    cfg = runner.cfg            # as trained: the validation protocol applied (its split)
     path = cfg.filename or 'the config'
     try:
         lines = format_short(card_of_config(cfg, path, runner.world_size, taps=False))
+        if validation_protocol(cfg).holdout:
+            lines.append('test data (evaluated once, after the last epoch): '
+                         f'{dataset_text(cfg.test_dataloader)}')
     except Exception as err:  # the summary informs; it never stops a run
         runner.logger.warning(f'No recipe summary of {path} ({type(err).__name__}: {err}).')
         lines = [effective_batch_text(cfg.train_dataloader.batch_size, runner.world_size,

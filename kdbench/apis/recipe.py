@@ -19,7 +19,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
-from kdbench.data_contract import split_sizes
+from kdbench.data_contract import holdout_default, split_sizes
 from kdbench.distill.taps import Taps
 from kdbench.registry import DATASETS, MODELS, PARAM_SCHEDULERS
 from kdbench.utils.param_groups import frozen_summary, param_group_rows, param_group_table
@@ -64,10 +64,26 @@ def build_meta_model(cfg: Config) -> Tuple[torch.nn.Module, Dict[str, str]]:
 
 def train_set_size(dataset: dict) -> Optional[int]:
     """Images in a training-set config, from the dataset class's published split sizes
-    (``SPLIT_SIZES``) or its ``num_images``; ``None`` when unknown without the data."""
+    (``SPLIT_SIZES``) or its ``num_images`` (a ``HoldoutSplit``: its part of those);
+    ``None`` when unknown without the data."""
+    if dataset.get('type') == 'HoldoutSplit':
+        return _holdout_part_size(dataset)
     if dataset.get('num_images'):
         return int(dataset['num_images'])
     return split_sizes(DATASETS.get(dataset['type'])).get(dataset.get('split'))
+
+
+def _holdout_part_size(split: dict) -> Optional[int]:
+    """Images in a ``HoldoutSplit`` config's part, from its dataset's count."""
+    total = train_set_size(split['dataset'])
+    if total is None:
+        return None
+    default = holdout_default(DATASETS.get(split['dataset'].get('type')))
+    size, fraction = split.get('size'), split.get('fraction')
+    if size is None and fraction is None:
+        size, fraction = default.get('size'), default.get('fraction')
+    held = size if size is not None else int(round(total * fraction))
+    return held if split.get('part') == 'val' else total - held
 
 
 def input_size(cfg: Config) -> Optional[Tuple[int, int]]:

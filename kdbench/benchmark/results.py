@@ -30,6 +30,38 @@ def metric_history(work_dir: str, metric: str) -> List[float]:
     return [r[metric] for r in read_scalars(path) if metric in r] if path else []
 
 
+def final_metrics(work_dir: str) -> Optional[dict]:
+    """The run's ``final_metrics.json`` (written at the end of training by
+    :class:`~kdbench.hooks.FinalMetricsHook`), or ``None`` when it has none."""
+    path = os.path.join(work_dir, 'final_metrics.json')
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def seed_numbers(work_dir: str, metric: str) -> Dict[str, object]:
+    """A finished run's numbers under its protocol: ``protocol`` (``'test'``: validated on
+    the test split, the papers' protocol; ``'holdout'``: on a part of the training set),
+    then with ``'test'`` the ``best`` and ``last`` epoch's ``metric`` on the test split,
+    with ``'holdout'`` ``chosen``: the test split's ``metric`` of the weights chosen on
+    validation (``final_metrics.json``). Empty when the run logged no ``metric``."""
+    final = final_metrics(work_dir)
+    if final is not None and final.get('protocol') == 'holdout':
+        value = final.get('test', {}).get(metric)
+        return {} if value is None else dict(protocol='holdout', chosen=value)
+    history = metric_history(work_dir, metric)
+    return dict(protocol='test', best=max(history), last=history[-1]) if history else {}
+
+
+#: What each number of the tables is, by its column.
+PROTOCOL_LEGEND = ('Protocols: **best** = best epoch on the test split (validated on it every '
+                   "epoch: the papers' protocol), **last** = last epoch on the test split, "
+                   '**chosen** = chosen on a validation split held out of the training set, '
+                   'then the test split once (docs/validation.md). In the matrix, chosen '
+                   'numbers are marked †.')
+
+
 def summarize(values: Sequence[float]) -> Dict[str, Optional[float]]:
     """Mean and sample standard deviation (``None`` for fewer than two values)."""
     if not values:
@@ -90,9 +122,17 @@ def _paper_value(row: dict) -> Optional[float]:
     return float(row['paper']['value']) if row.get('paper') else None
 
 
+def _chosen(row: dict) -> dict:
+    """The row's chosen-on-validation summary (none for rows without one)."""
+    return row.get('chosen') or dict(mean=None, std=None, n=0)
+
+
 def _ours_for_paper(row: dict) -> Optional[float]:
     """Our best- or last-epoch mean, whichever the paper's protocol reports (best epoch
-    when there is no paper value)."""
+    when there is no paper value); the chosen-on-validation mean for runs that have only
+    that (protocol 'holdout')."""
+    if row['best']['mean'] is None and _chosen(row)['mean'] is not None:
+        return _chosen(row)['mean']
     protocol = row['paper']['protocol'].lower() if row.get('paper') else ''
     return row['last' if 'last' in protocol else 'best']['mean']
 
@@ -102,35 +142,41 @@ def markdown_table(rows: Sequence[dict]) -> str:
     ``2/5``), ours (best and last epoch, mean ± std over those seeds), the difference from
     the student's baseline (best, ± the standard error of that difference over seeds,
     :func:`delta_to_baseline`), the paper's value (with its source and protocol)
-    and our difference from it (on the paper's protocol), wall time, status and work dir."""
+    and our difference from it (on the paper's protocol), ours chosen on validation then
+    tested (runs with a held-out validation split, mean ± std), wall time, status and work
+    dir (:data:`PROTOCOL_LEGEND`)."""
     baseline = {r['student']: r['best'] for r in rows if r['role'] == 'baseline'}
-    lines = ['| run | seeds done | best | last | vs baseline | paper | Δ paper | source | time | '
-             'status |', '|---|---|---|---|---|---|---|---|---|---|']
+    lines = ['| run | seeds done | best | last | vs baseline | paper | Δ paper | source | '
+             'chosen | time | status |', '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         paper = r.get('paper')
         source = (f"{paper['source']} {paper['table']} ({paper['protocol']})"
                   .replace('  ', ' ') if paper else '-')
         status = f"[done]({r['work_dir']})" if r['status'] == 'done' else r['status']
         seconds = f"{r['seconds']:.0f} s" if r.get('seconds') else '-'
-        done = f"{r['best']['n']}/{len(r['seeds'])}"
+        done = f"{r['best']['n'] + _chosen(r)['n']}/{len(r['seeds'])}"
         lines.append(
             f"| {r['name']} | {done} | {_fmt(r['best']['mean'], r['best']['std'])} | "
             f"{_fmt(r['last']['mean'], r['last']['std'])} | "
             f"{delta_to_baseline(r['best'], baseline.get(r['student'])) if r['student'] else '-'}"
             f" | {_fmt(_paper_value(r))} | {_delta(_ours_for_paper(r), _paper_value(r))} | "
-            f'{source} | {seconds} | {status} |')
+            f"{source} | {_fmt(_chosen(r)['mean'], _chosen(r)['std'])} | {seconds} | "
+            f'{status} |')
     return '\n'.join(lines)
 
 
 def matrix_table(rows: Sequence[dict]) -> str:
     """The papers' layout: one line per teacher-student pair, a column per method; each
     cell is ours (mean over seeds, on the paper's protocol: best or last epoch; best where
-    no paper value exists) with the paper's value in brackets."""
+    no paper value exists; marked † when chosen on validation, for runs with only that)
+    with the paper's value in brackets."""
     def cell(row: Optional[dict]) -> str:
         if row is None:
             return '-'
         paper = _paper_value(row)
-        return _fmt(_ours_for_paper(row)) + (f' ({paper:.2f})' if paper is not None else '')
+        mark = '†' if row['best']['mean'] is None and _chosen(row)['mean'] is not None else ''
+        return _fmt(_ours_for_paper(row)) + mark + (f' ({paper:.2f})' if paper is not None
+                                                    else '')
 
     by_role = {(r['role'], r['teacher'], r['student']): r for r in rows}
     methods = list(dict.fromkeys(r['role'] for r in rows
@@ -148,15 +194,18 @@ def matrix_table(rows: Sequence[dict]) -> str:
 
 
 def write_results_csv(rows: Sequence[dict], path: str) -> None:
-    """``results.csv``: one line per run and seed with its best/last metric and status."""
+    """``results.csv``: one line per run and seed with its metric under its ``protocol``
+    (``test``: ``best`` and ``last`` epoch on the test split; ``holdout``: ``chosen`` on
+    validation, then the test split) and status."""
     with open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['run', 'role', 'teacher', 'student', 'seed', 'metric', 'best', 'last',
-                         'paper', 'status', 'work_dir', 'error'])
+                         'paper', 'status', 'work_dir', 'error', 'protocol', 'chosen'])
         for r in rows:
             for seed in r['seeds']:
                 writer.writerow([r['name'], r['role'], r['teacher'], r['student'],
                                  seed['seed'], r['metric'], seed.get('best', ''),
                                  seed.get('last', ''),
                                  r['paper']['value'] if r.get('paper') else '',
-                                 seed['status'], seed['work_dir'], seed.get('error', '')])
+                                 seed['status'], seed['work_dir'], seed.get('error', ''),
+                                 seed.get('protocol', ''), seed.get('chosen', '')])

@@ -344,9 +344,8 @@ class Suite:
             for seed in run.seeds:
                 work_dir = self.run_dir(run, seed)
                 entry = dict(seed=seed, work_dir=work_dir, status=self.status(run, seed))
-                history = R.metric_history(work_dir, self.metric)
-                if entry['status'] == 'done' and history:
-                    entry.update(best=max(history), last=history[-1])
+                if entry['status'] == 'done':
+                    entry.update(R.seed_numbers(work_dir, self.metric))
                 timing = os.path.join(work_dir, 'run_time.json')
                 if entry['status'] == 'done' and os.path.isfile(timing):
                     with open(timing) as f:
@@ -355,7 +354,7 @@ class Suite:
                     with open(os.path.join(work_dir, FAILURE_FILE)) as f:
                         entry['error'] = json.load(f)['error']
                 seeds.append(entry)
-            done = [s for s in seeds if 'best' in s]
+            done = [s for s in seeds if 'protocol' in s]
             states = {s['status'] for s in seeds}
             errors = [s['error'] for s in seeds if s['status'] == 'failed']
             status = ('done' if states == {'done'} else
@@ -366,8 +365,9 @@ class Suite:
                 metric=self.metric, seeds=seeds, status=status,
                 work_dir=os.path.relpath(os.path.dirname(seeds[0]['work_dir']), self.work_dir),
                 seconds=R.summarize([s['seconds'] for s in done if 'seconds' in s])['mean'],
-                best=R.summarize([s['best'] for s in done]),
-                last=R.summarize([s['last'] for s in done]),
+                best=R.summarize([s['best'] for s in done if 'best' in s]),
+                last=R.summarize([s['last'] for s in done if 'last' in s]),
+                chosen=R.summarize([s['chosen'] for s in done if 'chosen' in s]),
                 paper=R.reference_for(self.reference, self.dataset, run.teacher, run.student,
                                       run.role, metric)))
         return rows
@@ -379,5 +379,6 @@ class Suite:
         table = R.markdown_table(rows)
         with open(os.path.join(self.work_dir, 'results.md'), 'w') as f:
             f.write(f'# {os.path.basename(self.path)}: {self.metric} ({self.dataset})\n\n'
-                    f'{R.matrix_table(rows)}\n\nEvery run:\n\n{table}\n')
+                    f'{R.PROTOCOL_LEGEND}\n\n{R.matrix_table(rows)}\n\nEvery run:\n\n'
+                    f'{table}\n')
         return table
