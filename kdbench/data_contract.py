@@ -31,6 +31,14 @@ the reader functions of this module, which give the default where an object lack
   pipeline, raising ``FileNotFoundError``/``ValueError`` naming the faulty file. Default:
   ``self[index]`` (loaded through the pipeline). Read by ``tools/check_dataset.py``
   (readers :func:`sample_checker`, :func:`checks_samples`).
+* ``item_classes()``: method ``-> Optional[np.ndarray]``, the class of every item
+  (int ``[N]``), for splits stratified per class. Default: ``None`` (split by item: an
+  image, a scene). Read by the held-out validation split (:mod:`kdbench.holdout`, reader
+  :func:`item_classes`).
+* ``HOLDOUT_DEFAULT``: class attribute ``Dict[str, int | float]``, the default held-out
+  validation part when the config gives neither size nor fraction: ``{'size': items}`` or
+  ``{'fraction': share}``. Default ``{'fraction': 0.1}`` (torchdistill's 0.9/0.1 split).
+  Read by :class:`~kdbench.holdout.HoldoutSplit` (reader :func:`holdout_default`).
 * ``sample_writer``: attribute of a test METRIC class, the registered name of the metric
   writing per-sample records and pictures. Default ``None`` (no per-sample outputs). Read
   by ``tools/test.py --out/--show-dir`` (:mod:`kdbench.apis.outputs`, reader
@@ -38,7 +46,9 @@ the reader functions of this module, which give the default where an object lack
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional, Union
+
+import numpy as np
 
 from torch.utils.data import Dataset
 
@@ -51,6 +61,9 @@ class KDDataset(Dataset):
     SPLIT_SIZES: Dict[str, int] = {}
     #: How to make the files the dataset reads (a command or a layout), for the preflight.
     HOW_TO_PREPARE: Optional[str] = None
+    #: The held-out validation part when the config gives no size: ``{'size': n}`` or
+    #: ``{'fraction': f}`` (docs/validation.md lists each dataset's).
+    HOLDOUT_DEFAULT: Dict[str, Union[int, float]] = {'fraction': 0.1}
 
     @classmethod
     def required_files(cls, data_root: str, split: Optional[str] = None,
@@ -68,6 +81,11 @@ class KDDataset(Dataset):
         """Decode and check sample ``index``, raising ``FileNotFoundError``/``ValueError``
         naming the faulty file; by default it is loaded through the pipeline."""
         self[index]
+
+    def item_classes(self) -> Optional[np.ndarray]:
+        """The class of every item (int ``[N]``) for stratified splits; ``None`` (split
+        by item) by default."""
+        return None
 
 
 class KDTestMetric:
@@ -124,6 +142,17 @@ def sample_checker(dataset) -> Callable[[int], Any]:
     """``index -> None`` that decodes and checks one sample: the dataset's own
     ``check_sample``, else loading ``dataset[index]`` through the pipeline."""
     return _own_hook(dataset, 'check_sample') or dataset.__getitem__
+
+
+def item_classes(dataset) -> Optional[np.ndarray]:
+    """``dataset.item_classes()`` (int ``[N]``); ``None`` for datasets without the hook."""
+    hook = getattr(dataset, 'item_classes', None)
+    return hook() if callable(hook) else None
+
+
+def holdout_default(dataset_cls) -> Dict[str, Union[int, float]]:
+    """``dataset_cls.HOLDOUT_DEFAULT``; :class:`KDDataset`'s for classes without it."""
+    return dict(getattr(dataset_cls, 'HOLDOUT_DEFAULT', None) or KDDataset.HOLDOUT_DEFAULT)
 
 
 def sample_writer(metric_cls) -> Optional[str]:

@@ -11,8 +11,8 @@
 when there is one and starts a new run otherwise (jobs that are requeued). A resumed run
 keeps the checkpoint's optimizer and schedule: when the config's differ (or the run is of
 another kind), it stops naming each difference; ``--resume-any`` resumes anyway with a
-warning (docs/reliability.md). Exit status 1 with a message when inputs are missing or
-the resume is refused.
+warning (docs/reliability.md). Exit status 1 with a message when inputs are missing, the
+``validation`` key is wrong (docs/validation.md) or the resume is refused.
 
 The console shows what is trained (the recipe card's short form), then the iterations;
 the environment, the full config and the hook order are in the log file (--verbose
@@ -27,6 +27,7 @@ from mmengine.config import Config
 from kdbench.apis import (PreflightError, enable_amp, enable_vis_backends, preflight_or_exit,
                           resume_checkpoint, train)
 from kdbench.apis.cli import apply_seed, config_from_args, tool_parser
+from kdbench.apis.validation import training_config
 from kdbench.hooks.resume_check import ResumeMismatchError, allow_any_resume
 from kdbench.utils.distributed import finish_distributed
 
@@ -76,6 +77,10 @@ def set_resume(cfg: Config, resume: Optional[str]) -> None:
 def main() -> None:
     args = parse_args()
     cfg = config_from_args(args)
+    try:
+        training_config(cfg)            # a bad `validation` key stops here, before any build
+    except ValueError as err:
+        sys.exit(str(err))
     set_resume(cfg, args.resume)
     if args.resume_any:
         allow_any_resume(cfg)

@@ -34,8 +34,9 @@ RUNNER_KEYS = frozenset({
     'strategy', 'gpu_ids', 'custom_imports'})
 #: Top-level keys kdbench itself reads: ``trust_checkpoint`` (load checkpoint files that
 #: need more than a weights-only load; ``--trust-checkpoint``) and ``verbose_log`` (the
-#: set-up log on the console too; ``--verbose``), both read by :class:`~kdbench.apis.KDRunner`.
-KDBENCH_KEYS: frozenset = frozenset({'trust_checkpoint', 'verbose_log'})
+#: set-up log on the console too; ``--verbose``), both read by :class:`~kdbench.apis.KDRunner`,
+#: and ``validation`` (the validation protocol, :mod:`kdbench.apis.validation`).
+KDBENCH_KEYS: frozenset = frozenset({'trust_checkpoint', 'verbose_log', 'validation'})
 KNOWN_KEYS = RUNNER_KEYS | KDBENCH_KEYS
 #: Parse-time variables whose override is carried into the dataloaders.
 PROPAGATED = ('data_root',)

@@ -20,6 +20,10 @@ training process's torch stream.
 While it is being built, its INFO messages (mmengine's environment dump, the full config,
 the hook order) go to the log file only; warnings and errors also reach the console, and
 the config key ``verbose_log=True`` (``tools/train.py --verbose``) prints everything.
+
+It is built from its config set up for the config's validation protocol (the key
+``validation``: :func:`~kdbench.apis.validation.training_config`), so every run, alone or
+in a cohort, splits its training set when asked and writes ``final_metrics.json``.
 """
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ from kdbench.registry import RUNNERS
 from kdbench.utils.atomic_io import atomic_backend_args
 from kdbench.utils.checkpoint import load_local_checkpoint, trusted_checkpoints
 from kdbench.utils.weights import load_named_weights
+
+from .validation import training_config
 
 
 class WarningsOnly(logging.Filter):
@@ -67,6 +73,12 @@ class KDRunner(Runner):
                 for handler in _console_handlers(self.logger):
                     handler.removeFilter(self._setup_filter)
             self._setup_filter = None
+
+    @classmethod
+    def from_cfg(cls, cfg) -> 'KDRunner':
+        """As ``Runner.from_cfg``, from :func:`~kdbench.apis.validation.training_config`
+        of ``cfg`` (a copy: ``cfg`` itself is unchanged)."""
+        return super().from_cfg(training_config(cfg))
 
     def build_logger(self, log_level: Union[int, str] = 'INFO', log_file: Optional[str] = None,
                      **kwargs) -> MMLogger:

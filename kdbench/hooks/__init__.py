@@ -1,5 +1,6 @@
 """mmengine runner hooks ("hooks" in kdbench always means runner hooks, never taps)."""
 from .environment import EnvironmentRecordHook
+from .final_metrics import FinalMetricsHook
 from .method_progress import MethodProgressHook, training_progress
 from .nonfinite import NonFiniteLossError, NonFiniteLossGuard, NonFiniteSkipOptimWrapper
 from .progress import ProgressHook
@@ -8,6 +9,6 @@ from .resume_check import ResumeCheckHook
 from .stall_watchdog import StallWatchdogHook
 from .teacher_metric import TeacherMetricHook
 
-__all__ = ['EnvironmentRecordHook', 'MethodProgressHook', 'NonFiniteLossError',
+__all__ = ['EnvironmentRecordHook', 'FinalMetricsHook', 'MethodProgressHook', 'NonFiniteLossError',
            'NonFiniteLossGuard', 'NonFiniteSkipOptimWrapper', 'ProgressHook', 'RandomStateHook',
            'ResumeCheckHook', 'StallWatchdogHook', 'TeacherMetricHook', 'training_progress']

@@ -44,6 +44,10 @@ class _ClassificationDataset(KDDataset):
         ValueError naming the faulty file (in-memory datasets are checked at init)."""
         self.load(index)
 
+    def item_classes(self) -> np.ndarray:
+        """Each item's label (int64 ``[N]``): held-out splits are stratified per class."""
+        return self.labels
+
     def __getitem__(self, index: int) -> Dict:
         image, label = self.load(index)
         if self.transform is not None:
@@ -77,6 +81,8 @@ class CIFAR100(_ClassificationDataset):
 
     #: Images per split (``tools/recipe.py`` counts iterations from them).
     SPLIT_SIZES = {'train': 50000, 'test': 10000}
+    #: torchdistill's 45k/5k split: 50 held-out images per class.
+    HOLDOUT_DEFAULT = {'size': 5000}
     HOW_TO_PREPARE = ('python tools/prepare_cifar100.py --download (offline: put the '
                       'official cifar-100-python.tar.gz in the data root first)')
 
@@ -124,6 +130,8 @@ class ImageFolderDataset(_ClassificationDataset):
 
     HOW_TO_PREPARE = ('the usual class-folder layout, e.g. ImageNet\'s train/ and val/ '
                       'with one folder of images per class')
+    #: ImageNet-1k: 51247 of 1281167 images (~40 per class), about its 50000 val images.
+    HOLDOUT_DEFAULT = {'fraction': 0.04}
 
     def __init__(self, data_root: str, split: str = 'train',
                  pipeline: Optional[Sequence[dict]] = None):
@@ -184,6 +192,9 @@ class DigitsDataset(_ClassificationDataset):
         pipeline: transform configs.
     """
 
+    #: 269 of the 1347 training images (~27 per class; the test split has 450).
+    HOLDOUT_DEFAULT = {'fraction': 0.2}
+
     def __init__(self, split: str = 'train', size: int = 16, test_fraction: float = 0.25,
                  seed: int = 0, pipeline: Optional[Sequence[dict]] = None):
         from sklearn.datasets import load_digits
@@ -231,6 +242,10 @@ class ClassSubsetDataset(KDDataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def item_classes(self) -> np.ndarray:
+        """The kept items' labels (int64 ``[N]``): held-out splits are stratified."""
+        return self.labels
 
     def check_sample(self, index: int) -> None:
         """The wrapped dataset's ``check_sample`` of the ``index``-th kept sample."""
