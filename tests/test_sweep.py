@@ -202,14 +202,18 @@ def test_a_run_without_final_metrics_or_of_another_protocol_fails(teacher, tmp_p
 
 def test_final_retrains_the_chosen_setting_on_the_test_protocol(teacher, tmp_path):
     train = StandIn({1.0: 50.0, 10.0: 60.0, 100.0: 55.0})
-    text, chosen = _run(_sweep(teacher, tmp_path, seeds=(0, 1)), train, final=True)
+    sweep = _sweep(teacher, tmp_path, seeds=(0, 1))
+    text, chosen = _run(sweep, train, final=True)
+    final = sweep.config_of(sweep.final_trials(chosen.setting)[0])
+    assert final.default_hooks.checkpoint.save_best is None        # reports its last epoch
+    assert sweep.config_of(sweep.trials[0]).default_hooks.checkpoint.save_best == 'auto'
     finals = [(name, v) for name, v in train.trained if name.endswith('(final)')]
     assert finals == [(f'{WEIGHT}=10.0 seed {s} (final)', dict(split='test')) for s in (0, 1)]
     rows = [r for r in _csv(tmp_path) if r['kind'] == 'final']
     assert [(r[WEIGHT], r['seed'], r['val'], float(r['test']), r['chosen']) for r in rows] \
         == [('10.0', '0', '', 55.0, '1'), ('10.0', '1', '', 56.0, '1')]
     assert rows[0]['work_dir'] == str(tmp_path / 'final' / f'{WEIGHT}=10.0' / 'seed0')
-    assert 'test accuracy/top1 55.50 ± 0.71 (2/2 seeds done)' in text
+    assert 'its last epoch on the test split: accuracy/top1 55.50 ± 0.71 (2/2 seeds done)' in text
 
 
 def test_cohort_trains_trials_of_one_seed_together(teacher, tmp_path):
@@ -217,6 +221,11 @@ def test_cohort_trains_trials_of_one_seed_together(teacher, tmp_path):
 
     def train_cohort(cfgs, names):
         cohorts.append(list(names))
+        for cfg in cfgs:          # read back from its own file, the trial's config
+            trial = next(t for t in sweep.trials if t.work_dir == cfg.work_dir)
+            assert os.path.basename(cfg.filename) == \
+                f'{os.path.basename(os.path.dirname(trial.work_dir))}_seed{trial.seed}.py'
+            assert _plain(cfg) == _plain(sweep.config_of(trial))
         errors = []
         for cfg, name in zip(cfgs, names):
             try:
@@ -232,6 +241,10 @@ def test_cohort_trains_trials_of_one_seed_together(teacher, tmp_path):
     assert cohorts == [[f'{WEIGHT}={w} seed {s}' for w in ('1.0', '10.0', '100.0')]
                        for s in (0, 1)]
     assert [sweep.status(t) for t in sweep.trials] == ['done', 'done'] * 2 + ['failed'] * 2
+
+
+def _plain(cfg):
+    return {k: v for k, v in cfg.to_dict().items() if k != 'experiment_name'}
 
 
 # ------------------------------------------------------------- the done-when

@@ -4,10 +4,12 @@ A sweep is one config, a grid (:mod:`~kdbench.benchmark.sweep_grid`: ``--grid KE
 every combination of the keys' values, the first key outermost) and seeds. Each trial (one
 setting, one seed) trains with ``validation.split='holdout'`` in
 ``<work dir>/<key1=v1,key2=v2>/seed<k>`` and is finished when its run wrote
-``final_metrics.json`` (validation metrics of the held-out split, test metrics of the test
-split); :mod:`~kdbench.benchmark.sweep_report` chooses among the settings and writes the
-tables. ``--final`` retrains the chosen setting on the whole training set
-(``validation.split='test'``, the papers' protocol) in ``<work dir>/final/<setting>/seed<k>``.
+``final_metrics.json`` (:class:`~kdbench.hooks.FinalMetricsHook`: validation metrics on
+the held-out split of the best checkpoint, its test metrics on the test split);
+:mod:`~kdbench.benchmark.sweep_report` chooses among the settings and writes the tables.
+``--final`` retrains the chosen setting on the whole training set
+(``validation.split='test'``) in ``<work dir>/final/<setting>/seed<k>`` and reports its
+last epoch's test metrics.
 
 Finished trials are skipped, so the same command resumes a killed sweep; a trial that
 stopped part-way continues from its latest checkpoint, a failed one (``failure.json``, as
@@ -27,13 +29,13 @@ from mmengine.config import Config
 
 from kdbench.apis.config import load_config
 from kdbench.apis.preflight import preflight, resume_checkpoint
+from kdbench.apis.validation import training_config
+from kdbench.hooks.final_metrics import FILE_NAME as METRICS_FILE
 
 from .cohorts import Group, Job, group_jobs
 from .suite import FAILURE_FILE, CohortTrainer
 from .sweep_grid import Axis, parse_grid, setting_folder, setting_name
 
-#: Written by every training run at its end (the ``validation`` contract).
-METRICS_FILE = 'final_metrics.json'
 #: The protocol each kind of trial trains with (``validation.split``).
 PROTOCOLS = {'trial': 'holdout', 'final': 'test'}
 
@@ -99,7 +101,9 @@ class Sweep:
                                            self.cfg_options)
         self.settings = list(itertools.product(*(a.values for a in self.axes)))
         self.trials = [self.trial(s, seed) for s in self.settings for seed in self.seeds]
-        configs = [self.config_of(t) for t in self.trials]     # each one loads
+        configs = [self.config_of(t) for t in self.trials]
+        for cfg in configs:             # each loads; a bad validation key stops here
+            training_config(cfg)
         preflight(configs[0], 'train')
 
     def trial(self, setting: Sequence[Any], seed: int, kind: str = 'trial') -> Trial:
@@ -109,11 +113,17 @@ class Sweep:
                      os.path.join(self.work_dir, folder, f'seed{seed}'), kind)
 
     def config_of(self, trial: Trial) -> Config:
-        """The trial's config: the options, its setting, seed, work dir and protocol."""
+        """The trial's config: the options, its setting, seed, work dir and protocol. A
+        final run keeps no best checkpoint, so it reports its last epoch: choosing the
+        epoch by the test split would tune on it."""
         options = dict(self.cfg_options, **{a.key: v for a, v in zip(self.axes, trial.setting)})
         cfg = load_config(self.config, options, trial.work_dir)
-        cfg.validation = (dict(cfg.get('validation') or {}, split='holdout')
-                          if trial.kind == 'trial' else dict(split='test'))
+        if trial.kind == 'trial':
+            cfg.validation = dict(cfg.get('validation') or {}, split='holdout')
+        else:
+            cfg.validation = dict(split='test')
+            if cfg.get('default_hooks', {}).get('checkpoint'):
+                cfg.default_hooks.checkpoint.save_best = None
         cfg.randomness = dict(cfg.get('randomness', {}), seed=trial.seed)
         stamp = time.strftime('%Y%m%d_%H%M%S')
         cfg.experiment_name = f'{os.path.basename(os.path.dirname(trial.work_dir))}_' \
@@ -157,7 +167,9 @@ class Sweep:
             if os.path.exists(failure):
                 os.remove(failure)
             try:
-                jobs.append(Job(trial, trial.seed, self._resumable(trial)))
+                cfg = self._resumable(trial)
+                jobs.append(Job(trial, trial.seed, _own_file(cfg, trial) if train_cohort_fn
+                                else cfg))
             except Exception as err:      # recorded; the sweep goes on
                 self._failed(trial, err, traceback.format_exc(), log)
         for group in group_jobs(jobs) if train_cohort_fn else [Group([j]) for j in jobs]:
@@ -215,3 +227,12 @@ class Sweep:
         with open(os.path.join(trial.work_dir, FAILURE_FILE), 'w') as f:
             json.dump(dict(error=error, traceback=details), f, indent=1)
         log(f'   FAILED ({trial.label}): {error}')
+
+
+def _own_file(cfg: Config, trial: Trial) -> Config:
+    """``cfg`` written to, and read back from, a file of its own in the trial's work dir
+    (``<setting>_seed<k>.py``): cohort members need distinct config file names."""
+    setting = os.path.basename(os.path.dirname(trial.work_dir))
+    path = os.path.join(trial.work_dir, f'{setting}_seed{trial.seed}.py')
+    cfg.dump(path)
+    return Config.fromfile(path)

@@ -151,7 +151,7 @@ def markdown(sweep: Sweep, settings: Sequence[SettingResult], finals: Sequence[T
     if finals:
         test = R.summarize([t.test for t in finals if t.test is not None])
         lines += ['', f'Final (`--final`): the chosen setting retrained on the whole training '
-                  "set (validation.split=test, the papers' protocol): test "
+                  'set (validation.split=test), its last epoch on the test split: '
                   f'{metric} {_summary(test)} '
                   f'({sum(t.status == "done" for t in finals)}/{len(finals)} seeds done).']
     lines += ['', 'Every trial:', '',
