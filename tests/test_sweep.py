@@ -115,6 +115,10 @@ def test_sweep_refuses_seeds_and_split_options(teacher, tmp_path):
         _sweep(teacher, tmp_path, seeds=(0, 0))
     with pytest.raises(ValueError, match='validation.split: the sweep'):
         _sweep(teacher, tmp_path, **{'validation.split': 'test'})
+    with pytest.raises(ValueError, match='give the seeds with --seeds'):
+        _sweep(teacher, tmp_path, **{'randomness.seed': 3})
+    with pytest.raises(ValueError, match='validation.size must be a whole number'):
+        _sweep(teacher, tmp_path, **{'validation.size': -1})
     with pytest.raises(FileNotFoundError, match='model.teacher_ckpt: file not found'):
         _sweep(str(tmp_path / 'none.pth'), tmp_path)
     assert not os.listdir(tmp_path)
@@ -131,6 +135,40 @@ def test_cli_refuses_a_bad_grid_before_training(tmp_path):
         "Nothing trained: --grid model.methods.at.weight: ")
     assert 'close matches: model.methods.at.loss_weight' in done.stderr
     assert not work_dir.exists()
+
+
+def test_cli_records_failed_trials_and_exits_1(teacher, tmp_path):
+    work_dir = tmp_path / 'w'
+    done = subprocess.run(
+        [sys.executable, 'tools/sweep.py', AT, '--grid', 'model.methods.at.type=NoA,NoB',
+         '--cfg-options', f'model.teacher_ckpt={teacher}', '--work-dir', str(work_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, NO_ALBUMENTATIONS_UPDATE='1'))
+    assert done.returncode == 1
+    failures = [work_dir / f'model.methods.at.type={name}' / 'seed0' / 'failure.json'
+                for name in ('NoA', 'NoB')]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f'2 trial(s) did not finish: model.methods.at.type=NoA seed 0: {failures[0]}; '
+        f'model.methods.at.type=NoB seed 0: {failures[1]}')
+    assert 'NoB' in json.loads(failures[1].read_text())['error']
+    assert [(r['status'], r['chosen']) for r in _csv(work_dir)] == [('failed', '0')] * 2
+    assert 'Not chosen: 2 setting(s) have unfinished or failed trials' in \
+        (work_dir / 'sweep.md').read_text()
+
+
+def test_a_trial_stopped_part_way_continues_from_its_checkpoint(teacher, tmp_path):
+    sweep = _sweep(teacher, tmp_path)
+    stopped = sweep.trials[1]
+    os.makedirs(stopped.work_dir)
+    with open(os.path.join(stopped.work_dir, 'last_checkpoint'), 'w') as f:
+        f.write(os.path.join(stopped.work_dir, 'epoch_1.pth'))
+    assert sweep.status(stopped) == 'incomplete'
+    resumed = []
+    train = StandIn({1.0: 50.0, 10.0: 60.0, 100.0: 55.0})
+    sweep.run(sweep.trials, lambda cfg, name: (resumed.append((cfg.resume, cfg.load_from)),
+                                               train(cfg, name)), log=lambda line: None)
+    assert resumed == [(False, None), (True, os.path.join(stopped.work_dir, 'epoch_1.pth')),
+                       (False, None)]
 
 
 # ----------------------------------------------------------------- choosing and tables

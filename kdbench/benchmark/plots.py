@@ -105,7 +105,8 @@ def plot_sweep(keys: Sequence[str], points: Sequence[tuple], path: str, metric: 
                 mean = sum(vals) / len(vals)
                 lines[setting[:index] + setting[index + 1:]].append((x, mean))
                 if chosen is not None and tuple(setting) == tuple(chosen):
-                    ax.plot([x], [mean], '*', color='C3', markersize=14, label='chosen')
+                    ax.plot([x], [mean], '*', color='C3', markersize=14, zorder=3,
+                            label='chosen')
         others = [k for k in keys if k != key]
         for rest, line in lines.items():
             label = ', '.join(f'{k}={v}' for k, v in zip(others, rest)) or 'mean over seeds'

@@ -94,6 +94,9 @@ class Sweep:
             raise ValueError('--cfg-options validation.split: the sweep trains its trials on '
                              "the held-out split and --final with 'test'; set only "
                              'validation.size, validation.fraction or validation.seed.')
+        if 'randomness.seed' in self.cfg_options:
+            raise ValueError('--cfg-options randomness.seed: the sweep seeds each trial; '
+                             'give the seeds with --seeds.')
         if not seeds or len(set(seeds)) < len(seeds):
             raise ValueError(f'--seeds {list(seeds)}: give one or more distinct seeds.')
         self.seeds = list(seeds)
