@@ -121,6 +121,9 @@ def test_sweep_refuses_seeds_and_split_options(teacher, tmp_path):
         _sweep(teacher, tmp_path, **{'validation.size': -1})
     with pytest.raises(FileNotFoundError, match='model.teacher_ckpt: file not found'):
         _sweep(str(tmp_path / 'none.pth'), tmp_path)
+    with pytest.raises(FileNotFoundError, match='file not found: .*none.pth'):    # 2nd setting
+        Sweep(AT, [f'model.teacher_ckpt={teacher},{tmp_path / "none.pth"}'], [0],
+              str(tmp_path), {})
     assert not os.listdir(tmp_path)
 
 

@@ -74,8 +74,8 @@ def read_metrics(trial: Trial) -> Dict[str, Any]:
 
 
 class Sweep:
-    """A config's grid and seeds, checked (every trial's config loads, the first one's
-    inputs exist) before anything trains.
+    """A config's grid and seeds, checked (every trial's config loads, the inputs of
+    every setting exist) before anything trains.
 
     Args:
         config: the config file.
@@ -104,10 +104,11 @@ class Sweep:
                                            self.cfg_options)
         self.settings = list(itertools.product(*(a.values for a in self.axes)))
         self.trials = [self.trial(s, seed) for s in self.settings for seed in self.seeds]
-        configs = [self.config_of(t) for t in self.trials]
-        for cfg in configs:             # each loads; a bad validation key stops here
+        for index, trial in enumerate(self.trials):
+            cfg = self.config_of(trial)      # each loads; a bad validation key stops here
             training_config(cfg)
-        preflight(configs[0], 'train')
+            if index % len(self.seeds) == 0:     # the inputs of each setting
+                preflight(cfg, 'train')
 
     def trial(self, setting: Sequence[Any], seed: int, kind: str = 'trial') -> Trial:
         folder = os.path.join(*(['final'] if kind == 'final' else []),
