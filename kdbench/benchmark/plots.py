@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
@@ -81,6 +81,41 @@ def plot_training_curves(work_dir: str, path: str) -> str:
         if ax.lines:
             ax.legend(fontsize=7)
     fig.suptitle(os.path.basename(os.path.normpath(work_dir)), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_sweep(keys: Sequence[str], points: Sequence[tuple], path: str, metric: str,
+               chosen: Optional[tuple] = None) -> str:
+    """A sweep's validation metric against each swept key (one panel per key, its values
+    evenly spaced in grid order): a line per combination of the other keys through the
+    means over seeds, each seed a dot, the chosen setting a star. ``points`` are
+    ``(setting, [val per finished seed])`` with a setting's values in ``keys`` order.
+    Returns ``path``."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+    for index, (key, ax) in enumerate(zip(keys, axes[0])):
+        values = list(dict.fromkeys(setting[index] for setting, _ in points))
+        lines: Dict[tuple, List[tuple]] = defaultdict(list)
+        for setting, vals in points:
+            x = values.index(setting[index])
+            ax.plot([x] * len(vals), vals, '.', color='0.6')
+            if vals:
+                mean = sum(vals) / len(vals)
+                lines[setting[:index] + setting[index + 1:]].append((x, mean))
+                if chosen is not None and tuple(setting) == tuple(chosen):
+                    ax.plot([x], [mean], '*', color='C3', markersize=14, zorder=3,
+                            label='chosen')
+        others = [k for k in keys if k != key]
+        for rest, line in lines.items():
+            label = ', '.join(f'{k}={v}' for k, v in zip(others, rest)) or 'mean over seeds'
+            ax.plot(*zip(*line), marker='o', label=label)
+        ax.set_xticks(range(len(values)), [str(v) for v in values])
+        ax.set_xlabel(key, fontsize=8)
+        ax.set_ylabel(f'{metric} (validation)')
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
