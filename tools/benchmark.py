@@ -19,6 +19,9 @@ share the teacher, the train dataloader, the schedule length and the seed as one
 work dirs, checkpoints and tables as without it; ``--cohort --dry-run`` prints the groups
 and, for each group, the key that kept it apart from the earlier ones, and trains nothing.
 
+A pass that trains writes ``suite_time.json`` to each suite's work dir and prints it: CPU
+time (user + sys of this process and every process it started) and wall time.
+
 Exit status 1 when a run of the suites failed (after the other runs and the tables; the
 last line names each failed run's ``failure.json``), else 0.
 """
