@@ -264,4 +264,5 @@ def test_the_demo_cls_suite_with_cohorts_equals_the_suite_without(tmp_path):
     out = _benchmark(suite, cohort, '--cohort')
     assert out.count('== cohort of 5 runs: ') == 2                  # one per seed
     assert compare_suite_dirs(str(alone), str(cohort)) == []
-    assert sum(name.endswith('epoch_1.pth') for name in checkpoints(str(cohort))) == 1 + 2 * 5
+    finals = [name for name in checkpoints(str(cohort)) if os.path.basename(name) == 'epoch_1.pth']
+    assert len(finals) == 1 + 2 * 5                                 # teacher + 10 students
