@@ -14,8 +14,10 @@ $(VENV)/.installed: requirements.txt setup.cfg
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
+# The students of each seed train as one cohort (docs/cohorts.md): the tables and weights
+# of the runs without --cohort, in less CPU time (docs/demo.md).
 demo: install
-	$(PY) tools/benchmark.py configs/suites/demo.py --work-dir work_dirs/demo
+	$(PY) tools/benchmark.py configs/suites/demo.py --work-dir work_dirs/demo --cohort
 	$(PY) tools/explain.py configs/demo/kd_resnet20_resnet8_fewdigits.py \
 	    work_dirs/demo/demo_cls/kd_resnet20_resnet8_fewdigits/seed_0/epoch_150.pth \
 	    --base configs/demo/resnet8_fewdigits.py \

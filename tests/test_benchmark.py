@@ -13,6 +13,7 @@ import torch
 from shared_setup import ROOT
 
 from kdbench.benchmark import Suite
+from kdbench.benchmark.compare import checkpoints, compare_suite_dirs
 from kdbench.benchmark.results import (delta_to_baseline, load_reference, markdown_table,
                                        matrix_table)
 from kdbench.testing import write_random_teacher
@@ -83,6 +84,13 @@ def test_suite_runs_records_failure_reports_and_skips_finished(suite_dir, tmp_pa
     env = json.loads(next(kd_dir.glob('*/environment.json')).read_text())
     assert env['seed'] == 0 and env['packages']['torch'] and env['git_commit']
     assert env['hardware']['cpu_count'] >= 1
+    timing = json.loads((work_dir / 'suite_time.json').read_text())   # the pass's CPU time
+    assert timing['cpu_seconds'] > 0 and timing['wall_seconds'] > 0 and not timing['cohort']
+    assert timing['cpu_seconds'] == pytest.approx(timing['user_seconds'] + timing['sys_seconds'])
+    assert timing['trained'] == ['teacher resnet20 seed 0', 'baseline resnet8 seed 0',
+                                 'KD resnet20 -> resnet8 seed 0',
+                                 'Broken resnet20 -> resnet8 seed 0']
+    assert f"CPU time {timing['cpu_seconds']:.1f} s" in out and '\nThis command: CPU time ' in out
 
     # Second invocation: finished runs are skipped, the failed one is tried again.
     checkpoint = kd_dir / 'epoch_1.pth'
@@ -91,10 +99,13 @@ def test_suite_runs_records_failure_reports_and_skips_finished(suite_dir, tmp_pa
     assert out.count('finished, skipped') == 3 and 'FAILED' in out
     assert checkpoint.stat().st_mtime == mtime
     assert 'Broken resnet20 -> resnet8 seed 0' in last
+    timing = json.loads((work_dir / 'suite_time.json').read_text())
+    assert timing['trained'] == ['Broken resnet20 -> resnet8 seed 0']
     # Collecting only the runs that finished: exit 0; with the failed run: exit 1.
     assert 'KD resnet20 -> resnet8' in _benchmark(suite_dir / 'tiny_kd.py', work_dir,
                                                   '--collect')
     _benchmark(suite_dir / 'tiny.py', work_dir, '--collect', returncode=1)
+    assert json.loads((work_dir / 'suite_time.json').read_text()) == timing   # not rewritten
 
 
 def test_cluster_commands_list_unfinished_runs_teachers_first(suite_dir, tmp_path):
@@ -222,6 +233,8 @@ def test_cohort_runs_give_the_results_of_the_runs_alone(cohort_suite, tmp_path):
                          / 'run_time.json').read_text())
     assert timing['cohort']['runs'][1] == 'KD resnet20 -> resnet8 seed 0'
     assert timing['seconds'] == pytest.approx(timing['cohort']['seconds'] / 3)
+    suite_time = json.loads((cohort / 'suite_time.json').read_text())
+    assert suite_time['cohort'] and suite_time['cpu_seconds'] > 0
 
 
 def test_cohort_dry_run_names_the_groups_and_what_kept_runs_apart(cohort_suite, tmp_path):
@@ -238,3 +251,18 @@ def test_cohort_dry_run_names_the_groups_and_what_kept_runs_apart(cohort_suite, 
     assert '  kept apart from cohort 1: randomness.seed differs from baseline resnet8 ' \
            'seed 0' in lines
     assert not (tmp_path / 'bench').exists()
+
+
+@pytest.mark.slow
+def test_the_demo_cls_suite_with_cohorts_equals_the_suite_without(tmp_path):
+    """The done-when check of issue 28 at 1 epoch (``SHORT``): the demo's classification
+    suite as `make demo` runs it, with and without ``--cohort``, gives the same
+    results.csv rows and bitwise the same checkpoints, teacher included."""
+    suite = os.path.join(ROOT, 'configs', 'suites', 'demo_cls.py')
+    alone, cohort = tmp_path / 'alone', tmp_path / 'cohort'
+    _benchmark(suite, alone)
+    out = _benchmark(suite, cohort, '--cohort')
+    assert out.count('== cohort of 5 runs: ') == 2                  # one per seed
+    assert compare_suite_dirs(str(alone), str(cohort)) == []
+    finals = [name for name in checkpoints(str(cohort)) if os.path.basename(name) == 'epoch_1.pth']
+    assert len(finals) == 1 + 2 * 5                                 # teacher + 10 students

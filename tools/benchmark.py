@@ -19,6 +19,9 @@ share the teacher, the train dataloader, the schedule length and the seed as one
 work dirs, checkpoints and tables as without it; ``--cohort --dry-run`` prints the groups
 and, for each group, the key that kept it apart from the earlier ones, and trains nothing.
 
+A pass that trains writes ``suite_time.json`` to each suite's work dir and prints it: CPU
+time (user + sys of this process and every process it started) and wall time.
+
 Exit status 1 when a run of the suites failed (after the other runs and the tables; the
 last line names each failed run's ``failure.json``), else 0.
 """
@@ -35,6 +38,7 @@ from kdbench.apis import train
 from kdbench.apis.cohort import train_cohort
 from kdbench.benchmark import Suite, plot_methods_vs_baseline, plot_training_curves
 from kdbench.benchmark.cohorts import describe_groups
+from kdbench.benchmark.measure import CpuClock, cpu_seconds_so_far, describe_cpu
 from kdbench.benchmark.suite import FAILURE_FILE
 
 
@@ -121,6 +125,7 @@ def run(path: str, work_dir: str, args: argparse.Namespace) -> Tuple[str, List[s
         lines = ['teachers first, alone:', *teachers] if teachers else []
         print('\n'.join([f'{path}:', *lines, *describe_groups(suite.cohort_groups())]))
         return '', []
+    clock, trained = CpuClock(), suite.unfinished()
     if not args.collect:
         suite.run_local(lambda cfg, name: train_quietly(cfg, name, args.verbose),
                         train_cohort_fn=(lambda cfgs, names: train_cohort_quietly(
@@ -133,8 +138,10 @@ def run(path: str, work_dir: str, args: argparse.Namespace) -> Tuple[str, List[s
             if seed['status'] == 'done':
                 plot_training_curves(seed['work_dir'],
                                      os.path.join(seed['work_dir'], 'curves.png'))
+    timing = '' if args.collect else \
+        '\n' + suite.record_time(clock.elapsed(), args.cohort, trained)
     return (f'{path}: {suite.metric}\n{table}\n(results: {work_dir}/results.md, results.csv,'
-            f' methods.png; curves.png in each run dir)'), failed_runs(rows)
+            f' methods.png; curves.png in each run dir){timing}'), failed_runs(rows)
 
 
 def main() -> None:
@@ -148,7 +155,9 @@ def main() -> None:
         reports.append(report)
         failed += failures
     if not (args.commands or args.dry_run):
-        print('\n\n' + '\n\n'.join(reports), flush=True)
+        total = '' if args.collect else (f'\n\nThis command: {describe_cpu(*cpu_seconds_so_far())}'
+                                         ' of it and every process it started')
+        print('\n\n' + '\n\n'.join(reports) + total, flush=True)
     if failed:
         sys.exit(f'{len(failed)} run(s) failed: ' + '; '.join(failed))
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import resource
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -84,3 +85,34 @@ def timed(step: Callable[[], object], cuda: bool) -> Tuple[float, float]:
     if cuda:
         torch.cuda.synchronize()
     return time.perf_counter() - start, time.process_time() - cpu_start
+
+
+def cpu_seconds_so_far() -> Tuple[float, float]:
+    """User and system CPU seconds used so far by this process and by every child process
+    of it that has ended and been waited for (loader workers, subprocesses):
+    ``getrusage`` ``RUSAGE_SELF`` + ``RUSAGE_CHILDREN``, since the process started."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
+
+
+class CpuClock:
+    """CPU time (:func:`cpu_seconds_so_far`) and wall time since it was made. Children
+    count once they have ended and been waited for."""
+
+    def __init__(self):
+        self._user, self._sys = cpu_seconds_so_far()
+        self._wall = time.perf_counter()
+
+    def elapsed(self) -> Dict[str, float]:
+        """``cpu_seconds`` (user + sys), ``user_seconds``, ``sys_seconds``,
+        ``wall_seconds``."""
+        user, system = cpu_seconds_so_far()
+        user, system = user - self._user, system - self._sys
+        return dict(cpu_seconds=user + system, user_seconds=user, sys_seconds=system,
+                    wall_seconds=time.perf_counter() - self._wall)
+
+
+def describe_cpu(user: float, system: float) -> str:
+    """``'CPU time 12.3 s (user 11.0 + sys 1.3)'``."""
+    return f'CPU time {user + system:.1f} s (user {user:.1f} + sys {system:.1f})'

@@ -49,6 +49,7 @@ from kdbench.distill.table import registered_methods
 
 from . import results as R
 from .cohorts import Group, Job, group_jobs
+from .measure import describe_cpu
 
 #: Trains several configs as one cohort: ``(configs, run names)`` -> each member's error
 #: (``None`` when it trained).
@@ -58,6 +59,8 @@ CohortTrainer = Callable[[Sequence[Config], Sequence[str]],
 DEFAULT_NAMES = dict(teacher='{teacher}_{dataset}.py', student='{student}_{dataset}.py',
                      method='{method}_{pair}_{dataset}.py')
 FAILURE_FILE = 'failure.json'
+#: In a suite's work dir: the CPU and wall time of the last pass that trained its runs.
+SUITE_TIME_FILE = 'suite_time.json'
 
 
 @dataclass
@@ -334,6 +337,24 @@ class Suite:
                     lines.append(f'bash tools/dist_train.sh {run.config} {gpus} '
                                  f'--work-dir {work_dir}{extra}')
         return lines
+
+    def unfinished(self) -> List[str]:
+        """``'<run> seed <n>'`` of every run and seed not finished yet."""
+        return [f'{run.name} seed {seed}' for run in self.runs for seed in run.seeds
+                if self.status(run, seed) != 'done']
+
+    def record_time(self, times: Dict[str, float], cohort: bool, trained: Sequence[str]) -> str:
+        """Write ``suite_time.json`` to the work dir: ``times`` (``CpuClock.elapsed()`` of a
+        pass over the suite: CPU time of the runner and every process it started, wall
+        time), whether it trained with ``--cohort`` and the runs it set out to train
+        (``trained``, :meth:`unfinished` before it); return the summary line."""
+        os.makedirs(self.work_dir, exist_ok=True)
+        with open(os.path.join(self.work_dir, SUITE_TIME_FILE), 'w') as f:
+            json.dump(dict(times, cohort=cohort, trained=list(trained)), f, indent=1)
+        return (f"{describe_cpu(times['user_seconds'], times['sys_seconds'])} of the runner "
+                f"and every process it started, wall {times['wall_seconds']:.1f} s, "
+                f"{len(trained)} run(s) to train"
+                f"{', as cohorts' if cohort else ''} ({SUITE_TIME_FILE})")
 
     # ------------------------------------------------------------------------ collecting
     def collect(self) -> List[dict]:

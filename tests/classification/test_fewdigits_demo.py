@@ -50,3 +50,15 @@ def test_makefile_explains_the_checkpoints_the_demo_writes():
                      suite.final_checkpoint(runs['baseline'], 0)}
     assert os.path.relpath(runs['KD'].config, ROOT) in demo
     assert os.path.relpath(runs['baseline'].config, ROOT) in demo
+
+
+def test_make_demo_trains_the_students_of_each_seed_as_one_cohort(tmp_path):
+    with open(os.path.join(ROOT, 'Makefile')) as f:
+        demo = f.read().split('\ndemo:')[1].split('\n\n')[0]
+    assert re.search(r'tools/benchmark\.py configs/suites/demo\.py .*--cohort', demo)
+    for name in ('demo_cls.py', 'demo_seg.py'):       # both suites of configs/suites/demo.py
+        suite = Suite(os.path.join(ROOT, 'configs', 'suites', name), str(tmp_path / name))
+        groups = [sorted((job.run.role, job.seed) for job in group.jobs)
+                  for group in suite.cohort_groups()]
+        roles = sorted(r.role for r in suite.runs if r.role != 'teacher')
+        assert groups == [sorted((role, seed) for role in roles) for seed in (0, 1)], name
