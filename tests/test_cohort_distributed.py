@@ -24,6 +24,7 @@ from kdbench.apis.cohort_runner import CohortError
 from kdbench.testing import write_random_teacher
 from kdbench.utils.checkpoint import load_local_checkpoint
 
+needs_bash = pytest.mark.skipif(shutil.which('bash') is None, reason='needs bash')
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 KD = os.path.join(DEMO, 'kd_resnet20_resnet8_fewdigits.py')
 CLS_TEACHER = dict(type='ImageClassifier', net=dict(type='resnet20', num_classes=10))
@@ -35,7 +36,6 @@ train_dataloader = dict(batch_size=8, num_workers=1, dataset=dict(fraction=0.05)
 val_dataloader = dict(dataset=dict(_delete_=True, type='ClassSubsetDataset', num_classes=10,
                                    fraction=0.05,
                                    dataset=dict(type='DigitsDataset', split='test', size=16)))
-log_level = 'WARNING'
 """
 
 
@@ -98,9 +98,7 @@ def two_process_runs(tmp_path_factory):
     return dict(root=root, status=cohort[0], out=cohort[1])
 
 
-pytestmark = pytest.mark.skipif(shutil.which('bash') is None, reason='needs bash')
-
-
+@needs_bash
 @pytest.mark.slow
 def test_two_process_cohort_members_equal_their_two_process_runs(two_process_runs):
     root = two_process_runs['root']
@@ -114,10 +112,12 @@ def test_two_process_cohort_members_equal_their_two_process_runs(two_process_run
     assert any(k.startswith('methods.fitnet.') for k in fitnet['state_dict'])
 
 
+@needs_bash
 @pytest.mark.slow
 def test_a_member_nan_on_one_rank_fails_on_both_while_the_others_finish(two_process_runs):
     status, out = two_process_runs['status'], two_process_runs['out']
     assert status != 0                                   # a member failed: exit status 1
+    assert out.count('Effective batch size 16 = 8 per process x 2 processes') == 3
     assert 'baseline: trained' in out and 'fitnet: trained' in out
     assert 'nan_on_rank1: FAILED: NonFiniteLossError' in out
     assert 'finite here, non-finite on another process' in out       # rank 0's decision
