@@ -3,12 +3,16 @@
     python tools/train_cohort.py CONFIG [CONFIG ...] [--work-dir-root DIR]
                                  [--cfg-options k=v ...] [--seed N] [--deterministic]
                                  [--resume] [--strict-config] [--trust-checkpoint]
+                                 [--launcher none|pytorch|slurm]
+    bash tools/dist_run.sh NPROC train_cohort.py CONFIG [CONFIG ...] [options]   # torchrun
 
 Every member ends with the checkpoints, logs and metrics of its run alone with
 tools/train.py (same seed; bitwise on CPU with --deterministic), in its own work dir:
 DIR/<config name> with --work-dir-root, else the config's (work_dirs/<config name>).
 The data is loaded once per batch and the teacher runs once per batch for all members.
 Exit status 1 when the cohort is refused or a member failed (the others still train).
+Under torchrun or slurm each member's model gets its own DDP (docs/cohorts.md,
+"Several processes"); rank 0 prints the members' states.
 """
 import argparse
 import os
@@ -16,12 +20,14 @@ import sys
 from typing import List
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import get_rank
 
 from kdbench.apis import PreflightError, load_config, preflight_or_exit, resume_checkpoint
 from kdbench.apis.cli import add_trust_option, apply_seed
 from kdbench.apis.cohort import train_cohort
 from kdbench.apis.cohort_check import member_name
 from kdbench.apis.cohort_runner import CohortError
+from kdbench.utils.distributed import finish_distributed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,6 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="resume every member from its work dir's latest checkpoint")
     parser.add_argument('--strict-config', action='store_true',
                         help='refuse --cfg-options top-level keys that nothing reads')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='several processes: torchrun (tools/dist_run.sh) or slurm')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
     add_trust_option(parser)
     return parser.parse_args(argv)
 
@@ -50,7 +60,8 @@ def member_configs(args: argparse.Namespace) -> List[Config]:
     for path in args.configs:
         name = os.path.splitext(os.path.basename(path))[0]
         work_dir = os.path.join(args.work_dir_root, name) if args.work_dir_root else None
-        cfg = load_config(path, args.cfg_options, work_dir, strict=args.strict_config)
+        cfg = load_config(path, args.cfg_options, work_dir, args.launcher,
+                          strict=args.strict_config)
         apply_seed(cfg, args.seed, args.deterministic)
         if args.trust_checkpoint:
             cfg.trust_checkpoint = True
@@ -74,7 +85,7 @@ def main(argv=None) -> int:
         print(f'train_cohort: {error}', file=sys.stderr)
         return 1
     failed = [m for m in members if not m.ok]
-    for member in members:
+    for member in members if get_rank() == 0 else ():
         state = f'FAILED: {type(member.error).__name__}: {member.error}' if member.error \
             else 'trained'
         print(f'{member_name(member.cfg)}: {state} ({member.cfg.work_dir})')
@@ -82,4 +93,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    status = main()
+    finish_distributed()        # after main() dropped the members' runners
+    sys.exit(status)

@@ -12,6 +12,9 @@ from typing import Any, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from kdbench.registry import MODEL_WRAPPERS
+from kdbench.utils.distributed import KDDistributedDataParallel
+
 from .cohort_runner import CohortError
 
 #: Keys every member shares: the batches (the whole train dataloader: dataset, pipeline,
@@ -32,7 +35,8 @@ def member_name(cfg: Config) -> str:
 def check_cohort(cfgs: Sequence[Config]) -> None:
     """Raise :class:`CohortError` naming the key and the configs when the members of
     ``cfgs`` cannot train as one cohort: fewer than one, duplicate names or work dirs, no
-    fixed seed, a distributed launcher, or a difference in a shared key."""
+    fixed seed, a difference in a shared key, or (distributed) a model wrapper other than
+    :class:`KDDistributedDataParallel`."""
     if not cfgs:
         raise CohortError('A cohort needs at least one member config.')
     _check_distinct([member_name(cfg) for cfg in cfgs], 'config file names',
@@ -44,10 +48,33 @@ def check_cohort(cfgs: Sequence[Config]) -> None:
             raise CohortError(f'{member_name(cfg)}: randomness.seed is not set; cohort members '
                               'need a fixed seed (--seed N) to train as their runs alone.')
         if cfg.get('launcher', 'none') != 'none':
-            raise CohortError(f'{member_name(cfg)}: launcher={cfg.launcher!r}; cohorts run in '
-                              'one process for now (no torchrun or slurm).')
+            _check_wrapper(cfg)
     _check_shared(cfgs, SHARED_KEYS)
     _check_shared([cfg for cfg in cfgs if 'teacher' in cfg.model], TEACHER_KEYS)
+
+
+def _check_wrapper(cfg: Config) -> None:
+    """A distributed member's ``model_wrapper_cfg`` must build a KDDistributedDataParallel:
+    mmengine's default DDP would broadcast the teacher, and its
+    ``MMSeparateDistributedDataParallel`` breaks gradient accumulation (its ``no_sync``
+    yields once per wrapped child)."""
+    wrapper = (cfg.get('model_wrapper_cfg') or {}).get('type')
+    found = MODEL_WRAPPERS.get(wrapper) if isinstance(wrapper, str) else wrapper
+    if isinstance(found, type) and issubclass(found, KDDistributedDataParallel):
+        return
+    name = (getattr(found, '__name__', None) or repr(wrapper) if wrapper is not None else
+            "not set (mmengine's default MMDistributedDataParallel)")
+    why = ("its no_sync enters one child's no_sync and yields once per child, which fails "
+           'with several children (gradient accumulation, optim_wrapper.accumulative_counts'
+           ' > 1), and it wraps the student and methods apart'
+           if name == 'MMSeparateDistributedDataParallel' else
+           'every member needs its own DDP that keeps the frozen teacher out of parameter '
+           'and buffer synchronisation')
+    raise CohortError(f'{member_name(cfg)}: model_wrapper_cfg.type is {name} under '
+                      f'launcher={cfg.launcher!r}; distributed cohorts need '
+                      f'kdbench.KDDistributedDataParallel ({why}). Set model_wrapper_cfg = '
+                      "dict(type='kdbench.KDDistributedDataParallel', broadcast_buffers=False) "
+                      '(configs/_base_/default_runtime.py).')
 
 
 def _check_distinct(values: List[str], what: str, why: str) -> None:
