@@ -188,7 +188,8 @@ def _two_members(tmp_path, **second):
     ({'randomness': dict(seed=4, deterministic=True)}, 'randomness.seed'),
     ({'model.teacher_ckpt': 'other.pth'}, 'model.teacher_ckpt'),
     ({'train_dataloader.dataset.fraction': 0.2}, 'train_dataloader.dataset.fraction'),
-    ({'train_dataloader.num_workers': 2}, 'train_dataloader.num_workers')])
+    ({'train_dataloader.num_workers': 2}, 'train_dataloader.num_workers'),
+    ({'validation': dict(split='holdout', size=20)}, 'validation')])
 def test_members_differing_in_a_shared_key_are_refused(tmp_path, option, key):
     with pytest.raises(CohortError, match=f'differ in {key}: kd_resnet20.* has .*at_resnet20'):
         check_cohort(_two_members(tmp_path, **option))

@@ -18,8 +18,9 @@ from kdbench.utils.distributed import KDDistributedDataParallel
 from .cohort_runner import CohortError
 
 #: Keys every member shares: the batches (the whole train dataloader: dataset, pipeline,
-#: batch size, sampler, workers), the schedule length, the seed and the environment.
-SHARED_KEYS = ('train_dataloader', 'train_cfg.by_epoch', 'train_cfg.type',
+#: batch size, sampler, workers, and the held-out ``validation`` split taken out of the
+#: training set), the schedule length, the seed and the environment.
+SHARED_KEYS = ('train_dataloader', 'validation', 'train_cfg.by_epoch', 'train_cfg.type',
                'train_cfg.max_epochs', 'randomness', 'env_cfg', 'launcher',
                'default_hooks.sampler_seed')
 #: Keys the distillation members (``model.teacher`` set) share: the teacher.
