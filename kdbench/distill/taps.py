@@ -8,9 +8,44 @@ Architectures are never modified or forked to expose features.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, Iterable, Mapping, Optional
+from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class ChannelsLastToFirst:
+    """Tap transform of a channels-last map ``[N, H, W, C]`` -> ``[N, C, H, W]`` (e.g. the
+    stages of timm's Swin, which compute in NHWC)."""
+
+    def __call__(self, tensor: Tensor) -> Tensor:
+        if tensor.dim() != 4:
+            raise ValueError(f'ChannelsLastToFirst expects [N, H, W, C], got '
+                             f'{tuple(tensor.shape)}.')
+        return tensor.permute(0, 3, 1, 2)
+
+
+@dataclass(frozen=True)
+class TokensToMap:
+    """Tap transform of a ViT token sequence ``[N, P + H*W, C]`` -> map ``[N, C, H, W]``.
+
+    The first ``prefix_tokens`` tokens (``P``: class and register tokens, timm's
+    ``num_prefix_tokens``) are dropped; the patch tokens, in raster order, form the
+    ``grid`` ``(H, W)`` of the patch embedding (fixed by the model's ``img_size``).
+    """
+    prefix_tokens: int
+    grid: Tuple[int, int]
+
+    def __call__(self, tensor: Tensor) -> Tensor:
+        height, width = self.grid
+        if tensor.dim() != 3 or tensor.shape[1] != self.prefix_tokens + height * width:
+            raise ValueError(
+                f'TokensToMap expects [N, {self.prefix_tokens} + {height}*{width}, C] tokens '
+                f'(a {height}x{width} patch grid), got {tuple(tensor.shape)}: the input size '
+                "differs from the model's img_size; build the model with img_size set to the "
+                'input size.')
+        return tensor[:, self.prefix_tokens:].transpose(1, 2).reshape(
+            tensor.shape[0], tensor.shape[2], height, width)
 
 
 @dataclass(frozen=True)
@@ -23,11 +58,18 @@ class TapPoint:
         stride: spatial stride w.r.t. the input, ``None`` for non-spatial outputs.
         param: read this parameter of the module (e.g. ``'weight'`` of the classifier,
             ``[K, C]``) instead of its output; gradients flow as for any tensor.
+        of_input: read the module's (first positional) input instead of its output (e.g.
+            the map a global pooling module averages).
+        transform: applied to the captured tensor when it is read (a picklable callable,
+            e.g. :class:`TokensToMap`, :class:`ChannelsLastToFirst`); ``channels`` and
+            ``stride`` describe the transformed tensor.
     """
     module: str
     channels: int
     stride: Optional[int] = None
     param: Optional[str] = None
+    of_input: bool = False
+    transform: Optional[Callable[[Tensor], Tensor]] = None
 
     def under(self, prefix: str) -> 'TapPoint':
         """The same point seen from a parent module that holds this one as ``prefix``."""
@@ -41,6 +83,9 @@ def resolve_taps(model: nn.Module, names: Iterable[str], owner: str) -> Dict[str
         model: a task model with a ``tap_points`` table.
         names: logical names requested by the methods.
         owner: how the model is called in messages (``'student'``, ``'teacher'``).
+
+    A model may explain taps it does not declare in ``tap_notes`` (name -> why), which the
+    error for that name quotes.
     """
     table: Mapping[str, TapPoint] = getattr(model, 'tap_points', None) or {}
     if not table:
@@ -49,6 +94,10 @@ def resolve_taps(model: nn.Module, names: Iterable[str], owner: str) -> Dict[str
     points = {}
     for name in names:
         if name not in table:
+            note = (getattr(model, 'tap_notes', None) or {}).get(name)
+            if note:
+                raise KeyError(f"The {owner} model {type(model).__name__} has no tap '{name}': "
+                               f'{note} Available taps: {", ".join(sorted(table))}.')
             raise KeyError(f"Unknown tap '{name}' for the {owner} model {type(model).__name__}. "
                            f'Available taps: {", ".join(sorted(table))}. Fix the `taps` '
                            'argument of the distillation method in your config.')
@@ -68,7 +117,9 @@ def resolve_taps(model: nn.Module, names: Iterable[str], owner: str) -> Dict[str
 class Taps:
     """Context manager capturing the outputs of tap points during one forward pass.
 
-    Parameter taps (``TapPoint.param``) read the module's tensor when the block starts.
+    Parameter taps (``TapPoint.param``) read the module's tensor when the block starts;
+    input taps (``TapPoint.of_input``) the module's first positional input. A tap's
+    ``transform`` is applied when the tensor is read.
 
     Captured tensors are stored as they are (no copy). Reading a tensor that was modified
     in place after it was captured (e.g. by a following ``ReLU(inplace=True)``) raises,
@@ -97,22 +148,26 @@ class Taps:
         # ResNet-101 costs ~0.6 ms per step, which matters at GPU step times).
         module = self.model.get_submodule
         self._captured.clear()
-        by_module: Dict[str, list] = {}
+        by_module: Dict[Tuple[str, bool], list] = {}
         for name, point in self.points.items():
             if point.param is None:
-                by_module.setdefault(point.module, []).append(name)
+                by_module.setdefault((point.module, point.of_input), []).append(name)
             else:
                 tensor = getattr(module(point.module), point.param)
                 self._captured[name] = (tensor, self._version(tensor))
-        for path, names in by_module.items():
-            self._handles.append(module(path).register_forward_hook(self._hook(names)))
+        for (path, of_input), names in by_module.items():
+            self._handles.append(module(path).register_forward_hook(self._hook(names,
+                                                                               of_input)))
         return self
 
-    def _hook(self, names: list):
+    def _hook(self, names: list, of_input: bool = False):
         def capture(module: nn.Module, args: tuple, output) -> None:
+            if of_input:
+                output = args[0] if args else None
             if not isinstance(output, Tensor):
+                what = 'whose first input is' if of_input else 'that returns'
                 raise TypeError(f'Tap {names} captured a {type(output).__name__}, not a '
-                                'tensor; tap a module that returns a single tensor.')
+                                f'tensor; tap a module {what} a single tensor.')
             version = self._version(output)
             for name in names:
                 self._captured[name] = (output, version)
@@ -138,7 +193,8 @@ class Taps:
             raise RuntimeError(f"Tap '{name}' ({self.points[name].module}) was modified in "
                                'place after it was captured (e.g. by an inplace ReLU); tap '
                                'the module that produces the final value instead.')
-        return tensor
+        transform = self.points[name].transform
+        return tensor if transform is None else transform(tensor)
 
     def tensors(self) -> Dict[str, Tensor]:
         """All captured tensors by logical name."""
