@@ -146,3 +146,39 @@ def test_tap_point_under_prefixes_the_module_path():
     point = TapPoint('layer3', 64, 4)
     assert point.under('net') == TapPoint('net.layer3', 64, 4)
     assert point.module == 'layer3'        # frozen dataclass, unchanged
+
+
+def test_input_taps_and_transforms(net):
+    """``of_input`` reads a module's input, ``transform`` is applied on reading; a module
+    tapped for its input and its output gets both."""
+    from kdbench.distill.taps import ChannelsLastToFirst
+    x = torch.randn(2, 3, 5, 5)
+    points = {'pool_in': TapPoint('pool', 6, 1, of_input=True),
+              'pool_out': TapPoint('pool', 6),
+              'nhwc': TapPoint('body.3', 6, 1, transform=lambda t: t.permute(0, 2, 3, 1)),
+              'back': TapPoint('body.3', 6, 1, transform=lambda t: ChannelsLastToFirst()(
+                  t.permute(0, 2, 3, 1)))}
+    with Taps(net, points) as taps:
+        out = net(x)
+    feat = net.body(x)
+    assert torch.equal(taps['pool_in'], feat)
+    assert taps['pool_out'] is out
+    assert taps['nhwc'].shape == (2, 5, 5, 6) and torch.equal(taps['back'], feat)
+
+
+def test_tokens_to_map_drops_prefix_tokens_and_checks_the_grid():
+    from kdbench.distill.taps import TokensToMap
+    grid = torch.arange(2 * 6 * 2 * 3, dtype=torch.float).reshape(2, 6, 2, 3)   # [N, C, H, W]
+    tokens = torch.cat([torch.full((2, 1, 6), -1.0), grid.flatten(2).transpose(1, 2)], 1)
+    assert torch.equal(TokensToMap(1, (2, 3))(tokens), grid)
+    with pytest.raises(ValueError, match=r'2x3 patch grid.*img_size'):
+        TokensToMap(1, (2, 3))(tokens[:, :5])
+
+
+def test_tap_notes_explain_a_missing_tap(net):
+    net.tap_notes = {'pre_pool': 'its head normalises the pooled map.'}
+    with pytest.raises(KeyError, match=r"has no tap 'pre_pool': its head normalises.*"
+                                       r'Available taps'):
+        resolve_taps(net, ['pre_pool'], 'teacher')
+    with pytest.raises(KeyError, match="Unknown tap 'nope'"):
+        resolve_taps(net, ['nope'], 'teacher')
