@@ -29,8 +29,8 @@ def _normalisation(preprocessor: nn.Module, channels: int, where: str
     if preprocessor._enable_normalize:
         mean, std = preprocessor.mean.flatten().double(), preprocessor.std.flatten().double()
     else:
-        mean, std = torch.zeros(channels, dtype=torch.double), torch.ones(channels,
-                                                                         dtype=torch.double)
+        mean = torch.zeros(channels, dtype=torch.double)
+        std = torch.ones(channels, dtype=torch.double)
     return mean, std, bool(preprocessor._channel_conversion)
 
 
