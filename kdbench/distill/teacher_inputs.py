@@ -68,3 +68,10 @@ def teacher_inputs(student: nn.Module, teacher: nn.Module, teacher_cfg: dict
     if torch.equal(mean_s, mean_t) and torch.equal(std_s, std_t):
         return None
     return TeacherInputs(std_s / std_t, (mean_s - mean_t) / std_t)
+
+
+def same_conversion(first: Optional[TeacherInputs], second: Optional[TeacherInputs]) -> bool:
+    """Whether two conversions (``None``: none) feed a teacher the same inputs."""
+    if first is None or second is None:
+        return first is second
+    return torch.equal(first.scale, second.scale) and torch.equal(first.shift, second.shift)

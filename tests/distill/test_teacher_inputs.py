@@ -56,3 +56,13 @@ def test_a_teacher_with_another_mean_and_std_gets_its_own_normalisation(
 def test_different_channel_orders_are_refused(tiny_classifier_cfg, teacher_ckpt):
     with pytest.raises(ValueError, match='bgr_to_rgb'):
         _distiller(tiny_classifier_cfg, teacher_ckpt, dict(TEACHER_NORM, bgr_to_rgb=True))
+
+
+def test_a_shared_teacher_refuses_a_member_feeding_it_otherwise(tiny_classifier_cfg,
+                                                               teacher_ckpt):
+    from kdbench.distill.shared_teacher import SharedTeacher
+    converting = _distiller(tiny_classifier_cfg, teacher_ckpt, TEACHER_NORM)
+    shared = SharedTeacher(converting)
+    shared.add(_distiller(tiny_classifier_cfg, teacher_ckpt, TEACHER_NORM), 'same')
+    with pytest.raises(ValueError, match="plain: the teacher's input normalisation"):
+        shared.add(_distiller(tiny_classifier_cfg, teacher_ckpt, None), 'plain')
