@@ -1,18 +1,22 @@
 """The benchmark runner on a tiny suite (digits, 1-epoch runs): table contents against
 the reference file, a run that fails on purpose is recorded, the suite goes on and the
 tool exits 1 naming it, finished runs are skipped, cluster commands, plots and the
-environment record."""
+environment record; ``--cohort`` gives the same tables and weights, ``--dry-run`` its
+groups."""
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+import torch
 from shared_setup import ROOT
 
 from kdbench.benchmark import Suite
 from kdbench.benchmark.results import (delta_to_baseline, load_reference, markdown_table,
                                        matrix_table)
+from kdbench.testing import write_random_teacher
+from kdbench.utils.checkpoint import load_local_checkpoint
 
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 SHORT = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
@@ -154,3 +158,83 @@ def test_the_run_table_counts_the_seeds_done_of_each_run():
     header, _, started, finished = markdown_table([row('a', 0, 1), row('b', 2, 2)]).splitlines()
     assert header.startswith('| run | seeds done | best |')
     assert started.startswith('| a | 0/1 | - |') and finished.startswith('| b | 2/2 | 70.50 |')
+
+
+# ------------------------------------------------------------------ --cohort (issue 28)
+# The demo's few-digits students load with one worker (configs/demo/resnet8_fewdigits.py).
+COHORT_OPTIONS = ['randomness.deterministic=True']
+
+
+@pytest.fixture(scope='module')
+def cohort_suite(tmp_path_factory):
+    """Few-digits suites: ``cohort.py`` (a released random teacher, baseline, KD and a
+    method broken on purpose; seed 0) and ``apart.py`` (a teacher run, baseline, KD and KD
+    on other batches (batch size 16); seeds 0 and 1)."""
+    root = tmp_path_factory.mktemp('cohort_suite')
+    configs = root / 'configs'
+    configs.mkdir()
+    kd = os.path.join(DEMO, 'kd_resnet20_resnet8_fewdigits.py')
+    for name in ('resnet20_fewdigits.py', 'resnet8_fewdigits.py',
+                 'kd_resnet20_resnet8_fewdigits.py'):
+        (configs / name).write_text(f"_base_ = ['{os.path.join(DEMO, name)}']\n")
+    (configs / 'broken_resnet20_resnet8_fewdigits.py').write_text(
+        f"_base_ = ['{kd}']\nmodel = dict(methods=dict(kd=dict(type='NoSuchMethod')))\n")
+    (configs / 'kd16_resnet20_resnet8_fewdigits.py').write_text(
+        f"_base_ = ['{kd}']\ntrain_dataloader = dict(batch_size=16)\n")
+    teacher = write_random_teacher(dict(type='ImageClassifier', net=dict(
+        type='resnet20', num_classes=10)), str(root / 'teacher.pth'), seed=1)
+    spec = ("dataset = 'fewdigits'\nconfig_dir = 'configs'\nmetric = 'accuracy/top1'\n"
+            "pairs = [('resnet20', 'resnet8')]\n")
+    (root / 'cohort.py').write_text(spec + "seeds = [0]\nmethods = {'KD': 'kd', 'Broken': "
+                                    f"'broken'}}\nreleased_teachers = dict(path={teacher!r})\n")
+    (root / 'apart.py').write_text(spec + "seeds = [0, 1]\nmethods = {'KD': 'kd', 'KD16': "
+                                   "'kd16'}\n")
+    return root
+
+
+def _csv_rows(work_dir):
+    """results.csv's rows, work dirs relative to ``work_dir``."""
+    with open(work_dir / 'results.csv') as f:
+        return [line.replace(str(work_dir), '<work dir>') for line in f.read().splitlines()]
+
+
+def test_cohort_runs_give_the_results_of_the_runs_alone(cohort_suite, tmp_path):
+    alone, cohort = tmp_path / 'alone', tmp_path / 'cohort'
+    _benchmark(cohort_suite / 'cohort.py', alone, '--cfg-options', *COHORT_OPTIONS,
+               returncode=1)
+    out, last = _benchmark(cohort_suite / 'cohort.py', cohort, '--cohort', '--cfg-options',
+                           *COHORT_OPTIONS, returncode=1)
+    assert '== cohort of 3 runs: baseline resnet8 seed 0, KD resnet20 -> resnet8 seed 0, ' \
+           'Broken resnet20 -> resnet8 seed 0' in out
+    assert 'FAILED (Broken resnet20 -> resnet8 seed 0): ' in out and 'NoSuchMethod' in out
+    broken = cohort / 'broken_resnet20_resnet8_fewdigits' / 'seed_0' / 'failure.json'
+    assert last == f'1 run(s) failed: Broken resnet20 -> resnet8 seed 0: {broken}'
+    assert 'NoSuchMethod' in json.loads(broken.read_text())['error']
+    rows = _csv_rows(cohort)
+    assert rows == _csv_rows(alone) and len(rows) == 1 + 3
+    assert sum(',done,' in row for row in rows) == 2
+    for key in ('resnet8_fewdigits', 'kd_resnet20_resnet8_fewdigits'):
+        weights = [load_local_checkpoint(str(work_dir / key / 'seed_0' / 'epoch_1.pth'))
+                   ['state_dict'] for work_dir in (alone, cohort)]
+        assert weights[0].keys() == weights[1].keys()
+        assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0]), key
+    timing = json.loads((cohort / 'kd_resnet20_resnet8_fewdigits' / 'seed_0'
+                         / 'run_time.json').read_text())
+    assert timing['cohort']['runs'][1] == 'KD resnet20 -> resnet8 seed 0'
+    assert timing['seconds'] == pytest.approx(timing['cohort']['seconds'] / 3)
+
+
+def test_cohort_dry_run_names_the_groups_and_what_kept_runs_apart(cohort_suite, tmp_path):
+    out = _benchmark(cohort_suite / 'apart.py', tmp_path / 'bench', '--cohort', '--dry-run')
+    lines = out.splitlines()
+    assert lines[1:3] == ['teachers first, alone:',
+                          f"  teacher resnet20 seed 0: {cohort_suite / 'configs'}"
+                          '/resnet20_fewdigits.py']
+    groups = [line for line in lines if line.startswith('cohort ')]
+    assert groups == ['cohort 1: 2 runs', 'cohort 2: 2 runs', 'cohort 3: 1 run (trained alone)',
+                      'cohort 4: 1 run (trained alone)']
+    assert '  kept apart from cohort 1: train_dataloader.batch_size differs from baseline ' \
+           'resnet8 seed 0' in lines
+    assert '  kept apart from cohort 1: randomness.seed differs from baseline resnet8 ' \
+           'seed 0' in lines
+    assert not (tmp_path / 'bench').exists()

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from shared_setup import ROOT
@@ -110,3 +111,24 @@ def test_tools_take_verbose():
     config = os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py')
     assert config_from_args(parser.parse_args([config, '--verbose'])).verbose_log is True
     assert 'verbose_log' not in config_from_args(parser.parse_args([config]))
+
+
+def test_runners_of_one_experiment_name_keep_their_own_logger_and_message_hub(
+        tmp_path, monkeypatch):
+    """mmengine names a runner's logger and message hub after its experiment name and a
+    timestamp: two runners built in the same second (the clock is held still here) would
+    share them."""
+    monkeypatch.setattr(time, 'time', lambda: 1.7e9)
+    runners = []
+    for name in ('a', 'b'):
+        cfg = load_config(os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py'),
+                          work_dir=str(tmp_path / name))
+        cfg.experiment_name = 'same_name'
+        runners.append(KDRunner.from_cfg(cfg))
+    first, second = runners
+    assert first.logger is not second.logger
+    assert first.message_hub is not second.message_hub
+    assert second.experiment_name.startswith(first.experiment_name)
+    for name, runner in zip('ab', runners):
+        assert runner.logger.log_file.startswith(str(tmp_path / name))
+        assert os.path.isfile(runner.logger.log_file)

@@ -3,6 +3,7 @@
     python tools/benchmark.py SUITE [SUITE ...] [--work-dir DIR] [--cfg-options k=v ...]
     python tools/benchmark.py SUITE --commands [--gpus 8] [--partition P]   # cluster jobs
     python tools/benchmark.py SUITE --collect                               # tables only
+    python tools/benchmark.py SUITE --cohort [--dry-run]      # students in cohorts
 
 Trains every unfinished run of SUITE in this process (finished runs are skipped, a failing
 run is recorded and the suite goes on), then writes ``results.csv``, ``results.md`` (ours
@@ -11,6 +12,12 @@ plots to the work dir (default ``work_dirs/benchmark/<suite name>``). ``--comman
 prints one torchrun (or srun) line per unfinished run instead; run them, then
 ``--collect``. A suite file holding ``suites = [...]`` (other suite files, relative to it)
 runs each of them in turn, in ``<work dir>/<suite name>``.
+
+``--cohort`` trains the teachers first, then each group of unfinished student runs that
+share the teacher, the train dataloader, the schedule length and the seed as one cohort
+(docs/cohorts.md: one pass over the data, one teacher forward per batch), with the same
+work dirs, checkpoints and tables as without it; ``--cohort --dry-run`` prints the groups
+and, for each group, the key that kept it apart from the earlier ones, and trains nothing.
 
 Exit status 1 when a run of the suites failed (after the other runs and the tables; the
 last line names each failed run's ``failure.json``), else 0.
@@ -25,7 +32,9 @@ from mmengine.config import DictAction
 from mmengine.config import Config
 
 from kdbench.apis import train
+from kdbench.apis.cohort import train_cohort
 from kdbench.benchmark import Suite, plot_methods_vs_baseline, plot_training_curves
+from kdbench.benchmark.cohorts import describe_groups
 from kdbench.benchmark.suite import FAILURE_FILE
 
 
@@ -40,19 +49,40 @@ def parse_args() -> argparse.Namespace:
     mode.add_argument('--commands', action='store_true',
                       help='print cluster commands for the unfinished runs')
     mode.add_argument('--collect', action='store_true', help='only collect and report')
+    parser.add_argument('--cohort', action='store_true',
+                        help='train the student runs that share teacher, data, schedule '
+                        'length and seed as cohorts (docs/cohorts.md)')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='with --cohort: print the cohorts and why runs were kept apart')
     parser.add_argument('--gpus', type=int, default=8, help='GPUs per run (--commands)')
     parser.add_argument('--partition', help='slurm partition (--commands): srun lines')
     parser.add_argument('--verbose', action='store_true', help="mmengine's INFO log lines")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.dry_run and not args.cohort:
+        parser.error('--dry-run prints the cohorts of --cohort: add --cohort.')
+    if args.cohort and (args.commands or args.collect):
+        parser.error('--cohort trains in this process: leave out --commands/--collect.')
+    return args
 
 
-def train_quietly(cfg, name: str, verbose: bool) -> None:
-    """Train with one progress line per epoch (mmengine's log to the work dir only)."""
+def quiet(cfg, name: str, verbose: bool):
+    """``cfg`` with one progress line per epoch (mmengine's log to the work dir only)."""
     if not verbose:
         cfg.log_level = 'WARNING'
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='ProgressHook',
                                                                  name=name)]
-    train(cfg)
+    return cfg
+
+
+def train_quietly(cfg, name: str, verbose: bool) -> None:
+    """Train with one progress line per epoch (mmengine's log to the work dir only)."""
+    train(quiet(cfg, name, verbose))
+
+
+def train_cohort_quietly(cfgs, names, verbose: bool) -> list:
+    """Train the configs as one cohort, quietly; each member's error (``None``: trained)."""
+    members = train_cohort([quiet(cfg, name, verbose) for cfg, name in zip(cfgs, names)])
+    return [member.error for member in members]
 
 
 def expand(path: str, work_dir: str):
@@ -84,8 +114,17 @@ def run(path: str, work_dir: str, args: argparse.Namespace) -> Tuple[str, List[s
     if args.commands:
         print('\n'.join(suite.commands(args.gpus, args.partition)))
         return '', []
+    if args.dry_run:
+        teachers = [f'  {run.name} seed {seed}: {run.config}' for run in suite.runs
+                    if run.role == 'teacher' for seed in run.seeds
+                    if suite.status(run, seed) != 'done']
+        lines = ['teachers first, alone:', *teachers] if teachers else []
+        print('\n'.join([f'{path}:', *lines, *describe_groups(suite.cohort_groups())]))
+        return '', []
     if not args.collect:
-        suite.run_local(lambda cfg, name: train_quietly(cfg, name, args.verbose))
+        suite.run_local(lambda cfg, name: train_quietly(cfg, name, args.verbose),
+                        train_cohort_fn=(lambda cfgs, names: train_cohort_quietly(
+                            cfgs, names, args.verbose)) if args.cohort else None)
     rows = suite.collect()
     table = suite.report(rows)
     plot_methods_vs_baseline(rows, os.path.join(work_dir, 'methods.png'), suite.metric)
@@ -108,7 +147,7 @@ def main() -> None:
         report, failures = run(path, work_dir, args)
         reports.append(report)
         failed += failures
-    if not args.commands:
+    if not (args.commands or args.dry_run):
         print('\n\n' + '\n\n'.join(reports), flush=True)
     if failed:
         sys.exit(f'{len(failed)} run(s) failed: ' + '; '.join(failed))

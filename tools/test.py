@@ -4,6 +4,7 @@
                                            [--launcher none|pytorch|slurm] [--strict-config]
                                            [--out FILE.json|.pkl] [--show-dir DIR]
                                            [--tta [--tta-scales S ...]] [--verbose]
+                                           [--trust-checkpoint]
 
 CONFIG may be the task model's config or a distillation config: a distilled student is
 evaluated on its own, without building or loading its teacher.

@@ -26,7 +26,7 @@ from mmengine.config import Config
 
 from kdbench.apis import (PreflightError, enable_amp, enable_vis_backends, preflight_or_exit,
                           resume_checkpoint, train)
-from kdbench.apis.cli import config_from_args, tool_parser
+from kdbench.apis.cli import apply_seed, config_from_args, tool_parser
 from kdbench.hooks.resume_check import ResumeMismatchError, allow_any_resume
 from kdbench.utils.distributed import finish_distributed
 
@@ -82,10 +82,7 @@ def main() -> None:
     if args.amp:
         enable_amp(cfg)
     enable_vis_backends(cfg, args.vis)
-    if args.seed is not None or args.deterministic:
-        cfg.randomness = dict(cfg.get('randomness', {}), deterministic=args.deterministic)
-        if args.seed is not None:
-            cfg.randomness['seed'] = args.seed
+    apply_seed(cfg, args.seed, args.deterministic)
     preflight_or_exit(cfg, 'train', cfg.load_from if cfg.get('resume') else None)
     try:
         train(cfg)

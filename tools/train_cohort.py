@@ -2,7 +2,7 @@
 
     python tools/train_cohort.py CONFIG [CONFIG ...] [--work-dir-root DIR]
                                  [--cfg-options k=v ...] [--seed N] [--deterministic]
-                                 [--resume] [--strict-config]
+                                 [--resume] [--strict-config] [--trust-checkpoint]
 
 Every member ends with the checkpoints, logs and metrics of its run alone with
 tools/train.py (same seed; bitwise on CPU with --deterministic), in its own work dir:
@@ -17,7 +17,8 @@ from typing import List
 
 from mmengine.config import Config, DictAction
 
-from kdbench.apis import load_config, preflight_or_exit
+from kdbench.apis import PreflightError, load_config, preflight_or_exit, resume_checkpoint
+from kdbench.apis.cli import add_trust_option, apply_seed
 from kdbench.apis.cohort import train_cohort
 from kdbench.apis.cohort_check import member_name
 from kdbench.apis.cohort_runner import CohortError
@@ -37,22 +38,27 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="resume every member from its work dir's latest checkpoint")
     parser.add_argument('--strict-config', action='store_true',
                         help='refuse --cfg-options top-level keys that nothing reads')
+    add_trust_option(parser)
     return parser.parse_args(argv)
 
 
 def member_configs(args: argparse.Namespace) -> List[Config]:
-    """The members' configs: overrides, work dirs, seed, determinism and resume applied."""
+    """The members' configs: overrides, work dirs, seed, determinism, consent and resume
+    applied (``--resume``: every member from its work dir's latest checkpoint, which must
+    exist)."""
     cfgs = []
     for path in args.configs:
         name = os.path.splitext(os.path.basename(path))[0]
         work_dir = os.path.join(args.work_dir_root, name) if args.work_dir_root else None
         cfg = load_config(path, args.cfg_options, work_dir, strict=args.strict_config)
-        if args.seed is not None or args.deterministic:
-            cfg.randomness = dict(cfg.get('randomness', {}), deterministic=args.deterministic)
-            if args.seed is not None:
-                cfg.randomness['seed'] = args.seed
+        apply_seed(cfg, args.seed, args.deterministic)
+        if args.trust_checkpoint:
+            cfg.trust_checkpoint = True
         if args.resume:
-            cfg.resume, cfg.load_from = True, None
+            try:
+                cfg.resume, cfg.load_from = True, resume_checkpoint(cfg.work_dir, True)
+            except PreflightError as err:
+                sys.exit(str(err))
         cfgs.append(cfg)
     return cfgs
 

@@ -11,6 +11,8 @@ default_hooks = dict(
     random_state=dict(type='RandomStateHook'),       # exact resume (kdbench.hooks)
     resume_check=dict(type='ResumeCheckHook'),       # --resume: same method/task/dataset
     environment=dict(type='EnvironmentRecordHook'),  # environment.json in the log dir
+    # distributed runs: stop every rank when one makes no progress for stall_limit s
+    watchdog=dict(type='StallWatchdogHook', stall_limit=1200),
 )
 # Stop at the first NaN/inf loss term, before a checkpoint of the bad weights is written
 # (kdbench/hooks/nonfinite.py). To skip such steps instead, set
@@ -23,7 +25,8 @@ custom_hooks = [dict(type='NonFiniteLossGuard'), dict(type='TeacherMetricHook'),
                 dict(type='MethodProgressHook')]
 env_cfg = dict(cudnn_benchmark=False,
                mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
+               # timeout: seconds a collective may wait (process group; docs/distributed.md)
+               dist_cfg=dict(backend='nccl', timeout=1800))
 # DDP (torchrun/slurm, or CPU processes with gloo): the teacher stays out of gradient sync;
 # no find_unused_parameters (every trained parameter gets a gradient every step).
 model_wrapper_cfg = dict(type='kdbench.KDDistributedDataParallel', broadcast_buffers=False,

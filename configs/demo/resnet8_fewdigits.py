@@ -6,9 +6,13 @@
 # Schedule for this scale (every student of the task): 150 epochs of 5 iterations (batch
 # 32; lr 0.05 = the teacher's 0.1 scaled to the batch), SGD m0.9 wd 5e-4, cosine decay,
 # validation every 10 epochs; the same number of images seen as 15 epochs of the full set.
+# One loader worker: the random crops come from per-(seed, epoch, rank, worker)
+# streams (kdbench/hooks/worker_seed.py), the same for every student of a seed whatever its
+# model draws, so the students can train as one cohort (tools/benchmark.py --cohort,
+# docs/cohorts.md) with the results of their runs alone.
 _base_ = ['./resnet8_digits.py']
 train_dataloader = dict(
-    batch_size=32,
+    batch_size=32, num_workers=1,
     dataset=dict(_delete_=True, type='ClassSubsetDataset', num_classes=10, fraction=0.1,
                  dataset={{_base_.train_dataloader.dataset}}))
 optim_wrapper = dict(optimizer=dict(lr=0.05))

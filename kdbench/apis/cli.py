@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 
@@ -48,3 +49,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if args.verbose:
         cfg.verbose_log = True
     return cfg
+
+
+def apply_seed(cfg: Config, seed: Optional[int], deterministic: bool) -> None:
+    """``--seed N`` and ``--deterministic``: set ``cfg.randomness`` (nothing when neither
+    is given)."""
+    if seed is not None or deterministic:
+        cfg.randomness = dict(cfg.get('randomness', {}), deterministic=deterministic)
+        if seed is not None:
+            cfg.randomness['seed'] = seed

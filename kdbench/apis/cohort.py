@@ -25,7 +25,7 @@ from kdbench.utils.distributed import prepare_distributed
 from .cohort_check import check_cohort, member_name
 from .cohort_member import CohortMember
 from .cohort_runner import CohortError, CohortRunner
-from .experiment import log_batch_size
+from .experiment import log_run_summary
 
 _DRAWS = ('the training process\'s random generators (Python, NumPy or torch): with '
           'train_dataloader.num_workers=0 the transforms run in this process and draw from '
@@ -70,7 +70,7 @@ class Cohort:
         dataloader is the first member's."""
         prepare_distributed(member.cfg)
         member.runner = runner = CohortRunner.from_cfg(member.cfg)
-        log_batch_size(runner, member.cfg)
+        log_run_summary(runner, member.cfg)
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if isinstance(model, Distiller):
             if self.teacher is None:

@@ -59,14 +59,31 @@ def _check_distinct(values: List[str], what: str, why: str) -> None:
         seen.add(value)
 
 
+def config_difference(first: Config, second: Config) -> Optional[str]:
+    """The first key (dotted, list items by index) of :data:`SHARED_KEYS`, then of
+    :data:`TEACHER_KEYS` when both configs distil, in which two member configs differ;
+    ``None`` when they agree on every key a cohort shares."""
+    keys = SHARED_KEYS
+    if 'teacher' in first.model and 'teacher' in second.model:
+        keys += TEACHER_KEYS
+    return _difference(first.to_dict(), second.to_dict(), keys)
+
+
+def _difference(first: dict, second: dict, keys: Sequence[str]) -> Optional[str]:
+    for key in keys:
+        where = first_difference(_lookup(first, key), _lookup(second, key), key)
+        if where is not None:
+            return where
+    return None
+
+
 def _check_shared(cfgs: Sequence[Config], keys: Sequence[str]) -> None:
     if len(cfgs) < 2:
         return
     plain = [cfg.to_dict() for cfg in cfgs]
     for key in keys:
-        expected = _lookup(plain[0], key)
         for cfg, values in zip(cfgs[1:], plain[1:]):
-            where = first_difference(expected, _lookup(values, key), key)
+            where = _difference(plain[0], values, [key])
             if where is not None:
                 raise CohortError(
                     f'Cohort members differ in {where}: {member_name(cfgs[0])} has '

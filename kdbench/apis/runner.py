@@ -71,7 +71,14 @@ class KDRunner(Runner):
     def build_logger(self, log_level: Union[int, str] = 'INFO', log_file: Optional[str] = None,
                      **kwargs) -> MMLogger:
         """As ``Runner.build_logger``; unless the config sets ``verbose_log=True``, the
-        console shows warnings and errors only until the Runner is built."""
+        console shows warnings and errors only until the Runner is built. A runner built in
+        the same second as another one in this process (whose experiment name, a timestamp,
+        mmengine would reuse for the logger, message hub and visualizer, sharing them) gets
+        a numbered name of its own."""
+        base, number = self._experiment_name, 1
+        while MMLogger.check_instance_created(self._experiment_name):
+            number += 1
+            self._experiment_name = f'{base}_{number}'
         logger = super().build_logger(log_level, log_file, **kwargs)
         if self._setup_filter is not None and not self.cfg.get('verbose_log'):
             for handler in _console_handlers(logger):

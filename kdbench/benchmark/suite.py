@@ -40,7 +40,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -48,6 +48,12 @@ from kdbench.apis.config import load_config
 from kdbench.distill.table import registered_methods
 
 from . import results as R
+from .cohorts import Group, Job, group_jobs
+
+#: Trains several configs as one cohort: ``(configs, run names)`` -> each member's error
+#: (``None`` when it trained).
+CohortTrainer = Callable[[Sequence[Config], Sequence[str]],
+                         Sequence[Optional[BaseException]]]
 
 DEFAULT_NAMES = dict(teacher='{teacher}_{dataset}.py', student='{student}_{dataset}.py',
                      method='{method}_{pair}_{dataset}.py')
@@ -197,35 +203,106 @@ class Suite:
         return 'incomplete' if os.path.isdir(work_dir) else 'pending'
 
     # -------------------------------------------------------------------------- running
-    def run_local(self, train_fn, log=print) -> None:
+    def run_local(self, train_fn: Callable[[Config, str], None], log=print,
+                  train_cohort_fn: Optional[CohortTrainer] = None) -> None:
         """Train every unfinished run in order, in this process; a failing run is recorded
         (``failure.json`` in its work dir) and the suite goes on; runs whose teacher
-        failed are recorded as failed too."""
+        failed are recorded as failed too.
+
+        Args:
+            train_fn: trains one run: ``(config, run name)``.
+            log: prints a progress line.
+            train_cohort_fn: when given, the teachers train first, then the student runs
+                are grouped into cohorts (:func:`~kdbench.benchmark.cohorts.group_jobs`)
+                and each group of several runs is trained by
+                ``train_cohort_fn(configs, run names)``, which returns each member's error
+                (``None`` when it trained); a group of one trains with ``train_fn``.
+        """
+        jobs = []
         for i, run in enumerate(self.runs, 1):
             for seed in run.seeds:
-                state = self.status(run, seed)
-                if state == 'done':
-                    log(f'== [{i}/{len(self.runs)}] {run.name} seed {seed}: finished, skipped')
+                if not self._start(i, run, seed, log):
                     continue
-                log(f'== [{i}/{len(self.runs)}] {run.name} seed {seed}: {run.config}')
-                work_dir = self.run_dir(run, seed)
-                os.makedirs(work_dir, exist_ok=True)
-                failure = os.path.join(work_dir, FAILURE_FILE)
-                if os.path.exists(failure):
-                    os.remove(failure)
-                if run.depends is not None and \
-                        self.status(run.depends, run.depends.seeds[0]) != 'done':
-                    self._fail(failure, f'teacher run {run.depends.name!r} did not finish')
+                if train_cohort_fn is None or run.role == 'teacher':
+                    self._train_alone(run, seed, train_fn, log)
                     continue
-                start = time.perf_counter()
                 try:
-                    train_fn(self.config_of(run, seed), run.name)
+                    jobs.append(Job(run, seed, self.config_of(run, seed)))
                 except Exception as err:      # recorded; the suite goes on
-                    self._fail(failure, f'{type(err).__name__}: {err}', traceback.format_exc())
-                    log(f'   FAILED: {type(err).__name__}: {err}')
-                    continue
-                with open(os.path.join(work_dir, 'run_time.json'), 'w') as f:
-                    json.dump(dict(seconds=time.perf_counter() - start), f)
+                    self._failed(run, seed, err, traceback.format_exc(), log)
+        for group in group_jobs(jobs):
+            if len(group.jobs) == 1:
+                self._train_alone(group.jobs[0].run, group.jobs[0].seed, train_fn, log)
+            else:
+                self._train_cohort(group.jobs, train_cohort_fn, log)
+
+    def cohort_groups(self) -> List[Group]:
+        """The cohorts ``run_local`` with a ``train_cohort_fn`` would train now: the
+        unfinished student runs, grouped (nothing is written)."""
+        return group_jobs([Job(run, seed, self.config_of(run, seed)) for run in self.runs
+                           if run.role != 'teacher' for seed in run.seeds
+                           if self.status(run, seed) != 'done'])
+
+    def _start(self, index: int, run: Run, seed: int, log) -> bool:
+        """Log the run; whether it is to train (not finished, its teacher finished: else
+        it is recorded as failed). Clears an earlier failure record."""
+        if self.status(run, seed) == 'done':
+            log(f'== [{index}/{len(self.runs)}] {run.name} seed {seed}: finished, skipped')
+            return False
+        log(f'== [{index}/{len(self.runs)}] {run.name} seed {seed}: {run.config}')
+        os.makedirs(self.run_dir(run, seed), exist_ok=True)
+        failure = os.path.join(self.run_dir(run, seed), FAILURE_FILE)
+        if os.path.exists(failure):
+            os.remove(failure)
+        if run.depends is not None and \
+                self.status(run.depends, run.depends.seeds[0]) != 'done':
+            self._fail(failure, f'teacher run {run.depends.name!r} did not finish')
+            return False
+        return True
+
+    def _train_alone(self, run: Run, seed: int, train_fn, log) -> None:
+        start = time.perf_counter()
+        try:
+            train_fn(self.config_of(run, seed), run.name)
+        except Exception as err:      # recorded; the suite goes on
+            self._failed(run, seed, err, traceback.format_exc(), log)
+            return
+        self._timed(run, seed, time.perf_counter() - start)
+
+    def _train_cohort(self, jobs: List[Job], train_cohort_fn: CohortTrainer, log) -> None:
+        """One cohort; each member's time is recorded as the cohort's time divided by its
+        members (``run_time.json`` also holds the cohort's whole time and members)."""
+        log(f'== cohort of {len(jobs)} runs: ' + ', '.join(job.label for job in jobs))
+        start = time.perf_counter()
+        try:
+            errors = list(train_cohort_fn([job.cfg for job in jobs],
+                                          [job.run.name for job in jobs]))
+        except Exception as err:      # the cohort as a whole: every member failed
+            for job in jobs:
+                self._failed(job.run, job.seed, err, traceback.format_exc(), log,
+                             prefix='cohort: ', named=True)
+            return
+        seconds = time.perf_counter() - start
+        for job, error in zip(jobs, errors):
+            if error is not None:
+                details = ''.join(traceback.format_exception(type(error), error,
+                                                             error.__traceback__))
+                self._failed(job.run, job.seed, error, details, log, named=True)
+            else:
+                self._timed(job.run, job.seed, seconds / len(jobs),
+                            cohort=dict(seconds=seconds, runs=[j.label for j in jobs]))
+
+    def _timed(self, run: Run, seed: int, seconds: float, **extra) -> None:
+        with open(os.path.join(self.run_dir(run, seed), 'run_time.json'), 'w') as f:
+            json.dump(dict(seconds=seconds, **extra), f)
+
+    def _failed(self, run: Run, seed: int, err: BaseException, details: str, log,
+                prefix: str = '', named: bool = False) -> None:
+        """Record ``err`` in the run's ``failure.json`` and log it (``named``: with the
+        run's name, for cohort members)."""
+        error = f'{prefix}{type(err).__name__}: {err}'
+        self._fail(os.path.join(self.run_dir(run, seed), FAILURE_FILE), error, details)
+        log(f'   FAILED ({run.name} seed {seed}): {error}' if named else f'   FAILED: {error}')
 
     @staticmethod
     def _fail(path: str, error: str, details: str = '') -> None:

@@ -5,8 +5,9 @@ from .nonfinite import NonFiniteLossError, NonFiniteLossGuard, NonFiniteSkipOpti
 from .progress import ProgressHook
 from .random_state import RandomStateHook
 from .resume_check import ResumeCheckHook
+from .stall_watchdog import StallWatchdogHook
 from .teacher_metric import TeacherMetricHook
 
 __all__ = ['EnvironmentRecordHook', 'MethodProgressHook', 'NonFiniteLossError',
            'NonFiniteLossGuard', 'NonFiniteSkipOptimWrapper', 'ProgressHook', 'RandomStateHook',
-           'ResumeCheckHook', 'TeacherMetricHook', 'training_progress']
+           'ResumeCheckHook', 'StallWatchdogHook', 'TeacherMetricHook', 'training_progress']

@@ -8,8 +8,10 @@ leaves ``device_ids`` out for CPU modules, so the same commands run on CPU proce
 """
 from __future__ import annotations
 
+import datetime
 import gc
 import os
+from typing import List
 
 import torch
 import torch.distributed as dist
@@ -21,13 +23,37 @@ from torch.nn.parallel import DistributedDataParallel
 from kdbench.registry import MODEL_WRAPPERS
 
 
-def prepare_distributed(cfg: Config) -> None:
-    """Set up the CPU gloo path for ``cfg.launcher`` when no GPU is available.
+TIMEOUT_KEY = 'env_cfg.dist_cfg.timeout'
+#: Seconds a collective may wait for the other ranks when the config sets no timeout.
+DEFAULT_TIMEOUT = 1800
 
-    GPU runs are left to mmengine. On CPU, only torchrun (``launcher='pytorch'``) is
-    supported; SyncBN needs GPUs, so ``sync_bn`` is switched off there (with a warning).
+
+def process_group_timeout(cfg: Config) -> float:
+    """``env_cfg.dist_cfg.timeout`` in seconds (default :data:`DEFAULT_TIMEOUT`), checked."""
+    dist_cfg = (cfg.get('env_cfg') or {}).get('dist_cfg') or {}
+    timeout = dist_cfg.get('timeout', DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f'{TIMEOUT_KEY} must be a number of seconds > 0 (how long a '
+                         f'collective may wait for the other ranks), got {timeout!r}; e.g. '
+                         f'--cfg-options {TIMEOUT_KEY}={DEFAULT_TIMEOUT}.')
+    return timeout
+
+
+def prepare_distributed(cfg: Config) -> None:
+    """Check the process-group timeout and set up the CPU gloo path for ``cfg.launcher``.
+
+    GPU runs are left to mmengine, which reads ``env_cfg.dist_cfg`` (the timeout is set
+    there when the config has none).
+    On CPU, only torchrun (``launcher='pytorch'``) is supported; the gloo group gets
+    ``env_cfg.dist_cfg.timeout``; SyncBN needs GPUs, so ``sync_bn`` is switched off there
+    (with a warning).
     """
-    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+    if cfg.get('launcher', 'none') == 'none':
+        return
+    timeout = process_group_timeout(cfg)
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    cfg.env_cfg = dict(env_cfg, dist_cfg=dict(env_cfg.get('dist_cfg') or {}, timeout=timeout))
+    if torch.cuda.is_available():
         return
     if cfg.launcher != 'pytorch':
         raise RuntimeError(f"--launcher {cfg.launcher} needs GPUs; on CPU processes use "
@@ -36,8 +62,8 @@ def prepare_distributed(cfg: Config) -> None:
         raise RuntimeError('--launcher pytorch expects the environment torchrun sets (RANK, '
                            'WORLD_SIZE, MASTER_ADDR); start with tools/dist_train.sh.')
     if not dist.is_initialized():
-        dist.init_process_group('gloo')
-    cfg.env_cfg = dict(cfg.get('env_cfg', {}), dist_cfg=dict(backend='gloo'))
+        dist.init_process_group('gloo', timeout=datetime.timedelta(seconds=timeout))
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
     if cfg.get('sync_bn'):
         print_log('SyncBatchNorm needs GPUs: sync_bn is ignored on CPU processes (each '
                   'process normalises with its own batch statistics).', logger='current',
@@ -46,18 +72,43 @@ def prepare_distributed(cfg: Config) -> None:
 
 
 def finish_distributed() -> None:
-    """Tear the process group down once a tool's work is done (all ranks).
+    """Tear the process group down once a tool's work is done (all ranks, success path).
 
-    Left to interpreter exit, gloo's worker threads can be destroyed while joinable and
-    abort a rank after it finished ('terminate called without an active exception'). The
-    DDP wrapper's reducer holds the process group, and mmengine's runner sits in reference
-    cycles: collecting them first (the tool has dropped its runner) lets the group be
-    destroyed here, while the interpreter is fully alive.
+    The group must die here, while the interpreter is fully alive: its gloo threads
+    (``pt_gloo_runloop``, ``gloo_tcp_loop``) are stopped only when the last reference to
+    it goes, and torn down during interpreter finalisation they can abort a rank that
+    finished its work (SIGABRT, 'terminate called without an active exception'; see
+    docs/distributed.md). ``destroy_process_group`` alone drops only c10d's references:
+    the DDP wrapper's reducer holds the group too, and mmengine's runner sits in
+    reference cycles, so the cycles are collected first (the tool has dropped its
+    runner). A gloo thread still alive afterwards is reported as a warning.
     """
     if dist.is_available() and dist.is_initialized():
         gc.collect()
         dist.barrier()
         dist.destroy_process_group()
+        left = gloo_threads()
+        if left:
+            print_log(f'The process group outlived destroy_process_group (its threads '
+                      f'{", ".join(left)} still run): something still references it (a '
+                      'DDP wrapper, a runner); this process may abort at exit.',
+                      logger='current', level=30)
+
+
+def gloo_threads() -> List[str]:
+    """Names of this process's gloo threads (read from /proc; [] where there is none)."""
+    try:
+        tasks = os.listdir('/proc/self/task')
+    except OSError:
+        return []
+    names = []
+    for task in tasks:
+        try:
+            with open(f'/proc/self/task/{task}/comm') as f:
+                names.append(f.read().strip())
+        except OSError:
+            continue
+    return sorted(name for name in names if 'gloo' in name)
 
 
 @MODEL_WRAPPERS.register_module()
