@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
 
+import torch
 from torch import Tensor, nn
 
 
@@ -49,6 +50,41 @@ class TokensToMap:
 
 
 @dataclass(frozen=True)
+class LayerNormBeforePool:
+    """Tap transform giving the map whose channel means are a head's LayerNorm of the
+    pooled feature: ``[N, C, H, W]`` -> ``[N, C, H, W]``.
+
+    A head computing ``LN(mean_hw F)`` (LayerNorm over the ``C`` channels: weight ``g``,
+    bias ``b``, ``eps``) equals ``mean_hw G`` for
+
+        ``G = g * (F - mean_c F) / sqrt(var_c(mean_hw F) + eps) + b``
+
+    exactly: the centring over channels commutes with the spatial mean, and the scale is
+    the pooled feature's (one number per sample). So a classifier ``W`` on ``LN(mean F)``
+    has the class activation maps ``W G``. ``g`` and ``b`` are read from the model when
+    the taps open (``TapPoint.transform_params``: ``(weight, bias)``, or none for a norm
+    without affine parameters); ``to_map`` first brings the captured tensor to
+    ``[N, C, H, W]`` (e.g. :class:`TokensToMap`).
+    """
+    eps: float
+    to_map: Optional[Callable[[Tensor], Tensor]] = None
+
+    def __call__(self, tensor: Tensor, weight: Optional[Tensor] = None,
+                 bias: Optional[Tensor] = None) -> Tensor:
+        feat = tensor if self.to_map is None else self.to_map(tensor)
+        if feat.dim() != 4:
+            raise ValueError(f'LayerNormBeforePool expects [N, C, H, W], got '
+                             f'{tuple(feat.shape)}.')
+        scale = torch.rsqrt(feat.mean((2, 3)).var(dim=1, unbiased=False) + self.eps)
+        out = (feat - feat.mean(dim=1, keepdim=True)) * scale[:, None, None, None]
+        if weight is not None:
+            out = out * weight[:, None, None]
+        if bias is not None:
+            out = out + bias[:, None, None]
+        return out
+
+
+@dataclass(frozen=True)
 class TapPoint:
     """Where a logical tap reads from.
 
@@ -63,17 +99,23 @@ class TapPoint:
         transform: applied to the captured tensor when it is read (a picklable callable,
             e.g. :class:`TokensToMap`, :class:`ChannelsLastToFirst`); ``channels`` and
             ``stride`` describe the transformed tensor.
+        transform_params: dotted paths of tensors of the model (parameters or buffers,
+            e.g. ``'net.head.norm.weight'``) passed to ``transform`` after the captured
+            tensor, read when the taps open (gradients flow as for ``param``).
     """
     module: str
     channels: int
     stride: Optional[int] = None
     param: Optional[str] = None
     of_input: bool = False
-    transform: Optional[Callable[[Tensor], Tensor]] = None
+    transform: Optional[Callable[..., Tensor]] = None
+    transform_params: Tuple[str, ...] = ()
 
     def under(self, prefix: str) -> 'TapPoint':
         """The same point seen from a parent module that holds this one as ``prefix``."""
-        return replace(self, module=f'{prefix}.{self.module}')
+        return replace(self, module=f'{prefix}.{self.module}',
+                       transform_params=tuple(f'{prefix}.{path}'
+                                              for path in self.transform_params))
 
 
 def resolve_taps(model: nn.Module, names: Iterable[str], owner: str) -> Dict[str, TapPoint]:
@@ -111,6 +153,13 @@ def resolve_taps(model: nn.Module, names: Iterable[str], owner: str) -> Dict[str
                                                None) is None:
             raise KeyError(f"Tap '{name}' of the {owner} model reads '{point.param}' of "
                            f"'{point.module}', which has no such tensor.")
+        for path in point.transform_params:
+            owner_path, _, attr = path.rpartition('.')
+            if owner_path not in modules or not isinstance(
+                    getattr(modules[owner_path], attr, None), Tensor):
+                raise KeyError(f"Tap '{name}' of the {owner} model transforms its tensor "
+                               f"with '{path}', which is not a tensor of "
+                               f'{type(model).__name__}.')
     return points
 
 
@@ -119,7 +168,8 @@ class Taps:
 
     Parameter taps (``TapPoint.param``) read the module's tensor when the block starts;
     input taps (``TapPoint.of_input``) the module's first positional input. A tap's
-    ``transform`` is applied when the tensor is read.
+    ``transform`` is applied when the tensor is read, with its ``transform_params`` as
+    read when the block starts.
 
     Captured tensors are stored as they are (no copy). Reading a tensor that was modified
     in place after it was captured (e.g. by a following ``ReLU(inplace=True)``) raises,
@@ -141,6 +191,7 @@ class Taps:
         self.points = dict(points)
         self.check_inplace = check_inplace
         self._captured: Dict[str, tuple] = {}
+        self._transform_args: Dict[str, Tuple[Tensor, ...]] = {}
         self._handles: list = []
 
     def __enter__(self) -> 'Taps':
@@ -148,6 +199,9 @@ class Taps:
         # ResNet-101 costs ~0.6 ms per step, which matters at GPU step times).
         module = self.model.get_submodule
         self._captured.clear()
+        self._transform_args = {
+            name: tuple(self._model_tensor(path) for path in point.transform_params)
+            for name, point in self.points.items() if point.transform_params}
         by_module: Dict[Tuple[str, bool], list] = {}
         for name, point in self.points.items():
             if point.param is None:
@@ -159,6 +213,10 @@ class Taps:
             self._handles.append(module(path).register_forward_hook(self._hook(names,
                                                                                of_input)))
         return self
+
+    def _model_tensor(self, path: str) -> Tensor:
+        owner, _, attr = path.rpartition('.')
+        return getattr(self.model.get_submodule(owner), attr)
 
     def _hook(self, names: list, of_input: bool = False):
         def capture(module: nn.Module, args: tuple, output) -> None:
@@ -194,7 +252,9 @@ class Taps:
                                'place after it was captured (e.g. by an inplace ReLU); tap '
                                'the module that produces the final value instead.')
         transform = self.points[name].transform
-        return tensor if transform is None else transform(tensor)
+        if transform is None:
+            return tensor
+        return transform(tensor, *self._transform_args.get(name, ()))
 
     def tensors(self) -> Dict[str, Tensor]:
         """All captured tensors by logical name."""

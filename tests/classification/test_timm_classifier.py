@@ -18,25 +18,26 @@ NORMALISE = dict(type='ImgDataPreprocessor', mean=[128.0] * 3, std=[64.0] * 3)
 
 
 class Family(NamedTuple):
-    """A timm family as tested: model name, timm kwargs (kept tiny), input side, and
-    whether its head is pooling + linear (a ``pre_pool`` tap, so CAT-KD applies)."""
+    """A timm family as tested: model name, timm kwargs (kept tiny), input side, and its
+    ``pre_pool`` tap (CAT-KD's maps): ``'yes'`` (the classifier on its channel means gives
+    the logits), ``'approximate'`` (a class-token ViT) or ``'no'`` (no tap)."""
     family: str
     model_name: str
     kwargs: dict
     side: int
-    pre_pool: bool
+    pre_pool: str
 
 
 FAMILIES = [
-    Family('ResNet', 'resnet10t', {}, 32, True),
-    Family('ConvNeXt', 'convnext_atto', {}, 32, False),
-    Family('EfficientNet', 'efficientnet_b0', {}, 32, True),
-    Family('MobileNetV3', 'mobilenetv3_small_050', {}, 32, False),
-    Family('RegNet', 'regnetx_002', {}, 32, True),
-    Family('ViT', 'vit_tiny_patch16_224', dict(img_size=64), 64, False),
+    Family('ResNet', 'resnet10t', {}, 32, 'yes'),
+    Family('ConvNeXt', 'convnext_atto', {}, 32, 'yes'),
+    Family('EfficientNet', 'efficientnet_b0', {}, 32, 'yes'),
+    Family('MobileNetV3', 'mobilenetv3_small_050', {}, 32, 'no'),
+    Family('RegNet', 'regnetx_002', {}, 32, 'yes'),
+    Family('ViT', 'vit_tiny_patch16_224', dict(img_size=64), 64, 'approximate'),
     Family('Swin', 'swin_tiny_patch4_window7_224',
            dict(img_size=64, window_size=2, embed_dim=24, depths=(1, 1, 1, 1),
-                num_heads=(1, 1, 2, 2)), 64, True),
+                num_heads=(1, 1, 2, 2)), 64, 'yes'),
 ]
 
 
@@ -62,8 +63,8 @@ def test_family_keeps_the_task_contract_and_its_taps_match_the_tensors(family):
     points = model.tap_points
     assert {'stage1', 'stage2', 'stage3', 'stage4', 'last_stage', 'hint', 'pre_logits',
             'logits', 'classifier'} <= set(points)
-    assert ('pre_pool' in points) == family.pre_pool
-    assert ('pre_pool' in model.tap_notes) != family.pre_pool
+    assert ('pre_pool' in points) == (family.pre_pool != 'no')
+    assert ('pre_pool' in model.tap_notes) == (family.pre_pool != 'yes')
     for name, point in points.items():
         tensor = taps[name]
         if point.param is not None:
@@ -74,7 +75,7 @@ def test_family_keeps_the_task_contract_and_its_taps_match_the_tensors(family):
             side = family.side // point.stride
             assert tensor.shape == (2, point.channels, side, side), name
     assert torch.equal(taps['logits'], logits)
-    if family.pre_pool:          # the logits are the classifier on the pooled map
+    if family.pre_pool == 'yes':          # the logits are the classifier on the pooled map
         head = model.net.get_classifier()
         assert torch.allclose(head(taps['pre_pool'].mean((2, 3))), logits, atol=1e-5)
 
@@ -143,14 +144,13 @@ PAIRS = {
 SIDE = 64
 # Methods whose defaults read dense maps: the options that put them on a classifier.
 CLASSIFIER_OPTIONS = {'CWD': dict(taps=('last_stage',))}
-# Methods that need a pooling + linear head in both models (docs/models.md).
-NEEDS_PRE_POOL = {'CATKD'}
 
 
 @pytest.fixture(scope='module')
 def pair_distillers(tmp_path_factory):
-    """One Distiller per pair with every registered method that applies (the teacher
-    loaded from a saved state dict), built once for the module."""
+    """One Distiller per pair with every registered method (the teacher loaded from a
+    saved state dict; a bias-free student classifier, as CAT-KD needs), built once for
+    the module."""
     import kdbench.distill  # noqa: F401
     root = tmp_path_factory.mktemp('timm_teachers')
     built = {}
@@ -159,11 +159,11 @@ def pair_distillers(tmp_path_factory):
         if pair not in built:
             (t_name, t_kw), (s_name, s_kw) = PAIRS[pair]
             teacher = timm_cfg(t_name, **t_kw)
-            methods = {m: dict(type=m, **CLASSIFIER_OPTIONS.get(m, {}))
-                       for m in METHOD_ORDER if m not in NEEDS_PRE_POOL}
+            methods = {m: dict(type=m, **CLASSIFIER_OPTIONS.get(m, {})) for m in METHOD_ORDER}
             torch.manual_seed(0)
             built[pair] = MODELS.build(dict(
-                type='Distiller', teacher=teacher, student=timm_cfg(s_name, **s_kw),
+                type='Distiller', teacher=teacher,
+                student=timm_cfg(s_name, classifier_bias=False, **s_kw),
                 teacher_ckpt=write_random_teacher(teacher, str(root / f'{pair}.pth'), 1),
                 methods=methods)).train()
         return built[pair]
@@ -171,7 +171,7 @@ def pair_distillers(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('method', [m for m in METHOD_ORDER if m not in NEEDS_PRE_POOL])
+@pytest.mark.parametrize('method', METHOD_ORDER)
 @pytest.mark.parametrize('pair', list(PAIRS))
 def test_every_method_steps_on_mismatched_pairs(pair, method, pair_distillers):
     distiller = pair_distillers(pair)
@@ -192,7 +192,7 @@ def test_every_method_steps_on_mismatched_pairs(pair, method, pair_distillers):
 
 def test_vit_teacher_cnn_student_steps_with_every_method_that_applies(pair_distillers):
     """The fast form of the pair test: one loss step of the ViT->CNN Distiller holding
-    every method, each method's term backpropagated alone."""
+    every registered method, each method's term backpropagated alone."""
     distiller = pair_distillers('vit_cnn')
     batch = distiller.student.example_batch(2, SIDE, torch.Generator().manual_seed(0))
     losses = distiller(**distiller.data_preprocessor(batch, True), mode='loss')
@@ -205,16 +205,87 @@ def test_vit_teacher_cnn_student_steps_with_every_method_that_applies(pair_disti
     assert all(p.grad is None for p in distiller.teacher.parameters())
 
 
-@pytest.mark.parametrize('pair, owner', [('cnn_cnn', 'teacher'), ('vit_cnn', 'teacher'),
-                                         ('cnn_vit', 'student')])
-def test_cat_kd_without_a_pooling_linear_head_says_so_at_build_time(pair, owner, tmp_path):
-    (t_name, t_kw), (s_name, s_kw) = PAIRS[pair]
+# Models without a pre_pool: MobileNetV3 (conv + activation after pooling), a ViT with
+# max pooling.
+NO_PRE_POOL = {'mobilenet': ('mobilenetv3_small_050', {}),
+               'vit_max': ('vit_tiny_patch16_224', dict(img_size=64, global_pool='max'))}
+
+
+@pytest.mark.parametrize('teacher, student, owner', [
+    (NO_PRE_POOL['mobilenet'], PAIRS['cnn_cnn'][1], 'teacher'),
+    (NO_PRE_POOL['vit_max'], PAIRS['vit_cnn'][1], 'teacher'),
+    (PAIRS['cnn_vit'][0], NO_PRE_POOL['mobilenet'], 'student')])
+def test_cat_kd_without_a_pre_pool_map_says_so_at_build_time(teacher, student, owner):
+    (t_name, t_kw), (s_name, s_kw) = teacher, student
     with pytest.raises(KeyError, match=rf"The {owner} model TimmClassifier has no tap "
                                        r"'pre_pool'.*declares no pre_pool"):
         MODELS.build(dict(type='Distiller', teacher=timm_cfg(t_name, **t_kw),
                           student=timm_cfg(s_name, classifier_bias=False, **s_kw),
                           teacher_ckpt=None, load_teacher=False,
                           methods=dict(cat=dict(type='CATKD'))))
+
+
+def _randomise_norms(model: torch.nn.Module) -> None:
+    """Random LayerNorm weights and biases (timm initialises them to 1 and 0)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            torch.nn.init.normal_(module.weight)
+            torch.nn.init.normal_(module.bias)
+
+
+@pytest.mark.parametrize('model_name, kwargs', [
+    ('convnext_atto', {}),                                               # head LayerNorm
+    ('vit_tiny_patch16_224', dict(img_size=64, global_pool='avg')),      # fc_norm
+    ('vit_tiny_patch16_224', dict(img_size=64, global_pool='avg', fc_norm=False))])
+def test_pre_pool_of_a_norm_after_pooling_is_exact(model_name, kwargs):
+    """With a LayerNorm after the pooling (or per token before an average), the CAMs of
+    ``pre_pool`` average to the logits less the classifier's bias, whatever the norm's
+    weight and bias."""
+    from kdbench.distill.functional import class_activation_maps
+    torch.manual_seed(0)
+    model = MODELS.build(timm_cfg(model_name, **kwargs)).eval()
+    _randomise_norms(model)
+    assert 'pre_pool' not in model.tap_notes
+    with torch.no_grad(), Taps(model, model.tap_points) as taps:
+        logits = model(torch.randn(2, 3, 64, 64))
+        cams = class_activation_maps(taps['pre_pool'], taps['classifier'])
+    bias = model.net.get_classifier().bias
+    assert cams.shape[:2] == (2, 10) and cams.shape[2] * cams.shape[3] > 1
+    assert torch.allclose(cams.mean((2, 3)) + bias, logits, atol=1e-4)
+
+
+def test_pre_pool_of_a_class_token_vit_is_the_normalised_patch_tokens():
+    """timm's default ViT reads the class token: ``pre_pool`` is the patch tokens after the
+    final norm (an approximation, noted), whose CAMs do not average to the logits."""
+    torch.manual_seed(0)
+    model = MODELS.build(timm_cfg('vit_tiny_patch16_224', img_size=32)).eval()
+    _randomise_norms(model)
+    assert 'approximation' in model.tap_notes['pre_pool']
+    inputs = torch.randn(2, 3, 32, 32)
+    with torch.no_grad(), Taps(model, model.tap_points) as taps:
+        logits = model(inputs)
+        tokens = model.net.forward_features(inputs)          # [N, 1 + 2*2, C], normed
+    assert torch.allclose(taps['pre_pool'].flatten(2).transpose(1, 2), tokens[:, 1:])
+    head = model.net.get_classifier()
+    assert not torch.allclose(head(taps['pre_pool'].mean((2, 3))), logits, atol=1e-2)
+
+
+def test_cat_kd_on_a_convnext_student_trains_its_head_norm(teacher_ckpt):
+    """The head norm's weight and bias reach the student's CAMs (``transform_params``)."""
+    teacher = timm_cfg('resnet10t')
+    torch.manual_seed(0)
+    distiller = MODELS.build(dict(
+        type='Distiller', teacher=teacher,
+        student=timm_cfg('convnext_atto', classifier_bias=False),
+        teacher_ckpt=teacher_ckpt(teacher), methods=dict(cat=dict(type='CATKD')))).train()
+    _randomise_norms(distiller.student)
+    batch = distiller.student.example_batch(2, 64, torch.Generator().manual_seed(0))
+    data = distiller.data_preprocessor(batch, True)
+    teacher_taps = distiller.teacher_forward(data['inputs'])
+    _, student_taps = distiller.student_forward(data['inputs'], data['data_samples'])
+    distiller.methods['cat'](student_taps, teacher_taps)['loss_cat'].backward()
+    norm = distiller.student.net.head.norm
+    assert norm.weight.grad.abs().sum() > 0 and norm.bias.grad is not None
 
 
 def test_cat_kd_steps_on_pooling_linear_heads(teacher_ckpt):
@@ -254,4 +325,4 @@ def test_docs_models_page_states_the_tested_families():
                         re.MULTILINE)
         assert row, f'docs/models.md lacks the row of {family.family}'
         cells = [c.strip() for c in row.group(1).split('|')]
-        assert cells[-2] == ('yes' if family.pre_pool else 'no'), (family.family, cells)
+        assert cells[-2] == family.pre_pool, (family.family, cells)

@@ -182,3 +182,40 @@ def test_tap_notes_explain_a_missing_tap(net):
         resolve_taps(net, ['pre_pool'], 'teacher')
     with pytest.raises(KeyError, match="Unknown tap 'nope'"):
         resolve_taps(net, ['nope'], 'teacher')
+
+
+def test_transform_params_are_read_from_the_model_and_prefixed_under_a_parent(net):
+    """``transform_params`` pass the model's tensors (current values, with gradients) to
+    the transform; ``under`` prefixes them like the module; a wrong path is refused."""
+    point = TapPoint('body.3', 6, 1, transform=lambda t, w: t * w[:, None, None],
+                     transform_params=('body.2.bias',))
+    assert point.under('net').transform_params == ('net.body.2.bias',)
+    net.tap_points['scaled'] = point
+    x = torch.randn(2, 3, 5, 5)
+    with Taps(net, resolve_taps(net, ['scaled'], 'student')) as taps:
+        net(x)
+        taps['scaled'].sum().backward()
+    assert torch.equal(taps['scaled'], net.body(x) * net.body[2].bias[:, None, None])
+    assert net.body[2].bias.grad is not None
+    net.tap_points['wrong'] = TapPoint('body.3', 6, 1, transform=lambda t, w: t,
+                                       transform_params=('body.2.gamma',))
+    with pytest.raises(KeyError, match=r"Tap 'wrong'.*'body.2.gamma', which is not a tensor"):
+        resolve_taps(net, ['wrong'], 'student')
+
+
+def test_layer_norm_before_pool_averages_to_the_norm_of_the_mean():
+    """``mean_hw LayerNormBeforePool(F) == LayerNorm(mean_hw F)`` for any affine
+    parameters; without them, with unit weight and zero bias."""
+    from kdbench.distill.taps import LayerNormBeforePool
+    torch.manual_seed(0)
+    feat, norm = torch.randn(3, 8, 4, 5) * 3 + 1, nn.LayerNorm(8, eps=1e-5)
+    nn.init.normal_(norm.weight)
+    nn.init.normal_(norm.bias)
+    moved = LayerNormBeforePool(1e-5)(feat, norm.weight, norm.bias)
+    assert moved.shape == feat.shape
+    assert torch.allclose(moved.mean((2, 3)), norm(feat.mean((2, 3))), atol=1e-5)
+    plain = nn.LayerNorm(8, eps=1e-5, elementwise_affine=False)
+    assert torch.allclose(LayerNormBeforePool(1e-5)(feat).mean((2, 3)),
+                          plain(feat.mean((2, 3))), atol=1e-5)
+    with pytest.raises(ValueError, match=r'expects \[N, C, H, W\]'):
+        LayerNormBeforePool(1e-5)(feat.flatten(2))

@@ -15,10 +15,26 @@ Stages come from ``model.feature_info`` (module names, channels, reductions):
 
 Every model also has ``hint`` (``stage2``, FitNet's default), ``pre_logits`` (the
 classifier's input ``[N, C]``), ``logits`` (the classifier's output ``[N, K]``) and
-``classifier`` (its weight ``[K, C]``). ``pre_pool`` (the map the global average pooling
-reads, for CAT-KD's class activation maps) exists only where the head is pooling + linear
-classifier, i.e. the logits are the classifier applied to the channel means of
-``pre_pool``; otherwise ``tap_notes['pre_pool']`` says why it is missing.
+``classifier`` (its weight ``[K, C]``).
+
+``pre_pool`` (CAT-KD's class activation maps are the classifier applied to it) is a map
+``[N, C, H, W]`` whose channel means are the classifier's input, so the CAMs average to
+the logits less the classifier's bias:
+
+* pooling + linear heads: the map the global average pooling reads;
+* a LayerNorm over channels between the pooling and the classifier (ConvNeXt's head,
+  a ViT's ``fc_norm`` with ``global_pool='avg'``): that map with the norm moved before
+  the pooling, exactly (:class:`~kdbench.distill.taps.LayerNormBeforePool`: centred per
+  position, scaled by the pooled feature's standard deviation);
+* ViTs averaging their patch tokens (``global_pool='avg'``, no ``fc_norm``): the patch
+  tokens after the final norm, exactly;
+* ViTs reading the class token (``global_pool='token'``, timm's default for ViT and
+  DeiT): the patch tokens after the final norm, an **approximation** (the class token is
+  not their mean; ``tap_notes['pre_pool']`` says so).
+
+Heads that transform the pooled feature otherwise (MobileNetV3's 1x1 conv and
+activation, an MLP head, attention pooling) have none; ``tap_notes['pre_pool']`` says
+why.
 """
 from __future__ import annotations
 
@@ -26,10 +42,17 @@ from typing import Dict, List, Optional, Tuple
 
 from torch import nn
 
-from kdbench.distill.taps import ChannelsLastToFirst, TapPoint, TokensToMap
+from kdbench.distill.taps import (ChannelsLastToFirst, LayerNormBeforePool, TapPoint,
+                                  TokensToMap)
 
 #: Stages a ViT-family model's blocks are split into.
 VIT_STAGES = 4
+
+#: The note on the ``pre_pool`` tap of a class-token ViT.
+APPROXIMATE_CAMS = ('its pre_pool is an approximation: the logits read the class token, '
+                    'not the mean of these patch tokens (after the final norm), so their '
+                    'class activation maps do not sum to the logits; build it with '
+                    "global_pool='avg' for exact ones.")
 
 
 def module_path(net: nn.Module, module: nn.Module) -> str:
@@ -70,7 +93,7 @@ def _stage_points(net: nn.Module, model_name: str) -> List[TapPoint]:
 
 def _global_pool(net: nn.Module) -> Tuple[Optional[nn.Module], Optional[nn.Module]]:
     """The model's global pooling module and its head (``None`` when the head pools
-    without a module, e.g. a ViT's class token)."""
+    without a module, e.g. a ViT)."""
     head = getattr(net, 'head', None)
     for owner in (net, head):
         pool = getattr(owner, 'global_pool', None) if isinstance(owner, nn.Module) else None
@@ -79,25 +102,69 @@ def _global_pool(net: nn.Module) -> Tuple[Optional[nn.Module], Optional[nn.Modul
     return None, head
 
 
+def _channel_layer_norm(norm: nn.Module, channels: int) -> bool:
+    """Whether ``norm`` is a LayerNorm over exactly the ``channels`` (timm's LayerNorm2d
+    on a pooled ``[N, C, 1, 1]``, nn.LayerNorm on ``[N, C]``)."""
+    return isinstance(norm, nn.LayerNorm) and tuple(norm.normalized_shape) == (channels,)
+
+
+def _norm_before_pool(net: nn.Module, norm: nn.Module, to_map=None) -> dict:
+    """TapPoint fields moving the LayerNorm ``norm`` of the pooled feature before the
+    pooling (:class:`LayerNormBeforePool`, exact)."""
+    params = tuple(f'{module_path(net, norm)}.{name}' for name in ('weight', 'bias')
+                   if getattr(norm, name, None) is not None)
+    return dict(transform=LayerNormBeforePool(float(norm.eps), to_map),
+                transform_params=params)
+
+
+def _vit_pre_pool(net: nn.Module, last: TapPoint) -> Tuple[Optional[TapPoint], str]:
+    """A ViT's ``pre_pool``: the patch tokens after the final norm as a map (exact for
+    average pooling; for class-token pooling an approximation, see the module docstring)."""
+    channels = int(net.embed_dim)
+    pool = getattr(net, 'global_pool', '')
+    if getattr(net, 'attn_pool', None) is not None or pool not in ('avg', 'token') or \
+            getattr(net, 'pool_include_prefix', False):
+        return None, (f"its head pools the tokens with '{pool}'"
+                      + (' (attention pooling)' if getattr(net, 'attn_pool', None) else '')
+                      + "; only 'avg' over the patch tokens and 'token' are mapped.")
+    fc_norm = net.fc_norm
+    if isinstance(fc_norm, nn.Identity):
+        fields = dict(transform=last.transform)
+    elif pool == 'avg' and _channel_layer_norm(fc_norm, channels):
+        fields = _norm_before_pool(net, fc_norm, last.transform)
+    else:
+        return None, (f'its head normalises the pooled token with a {type(fc_norm).__name__}'
+                      ', which cannot be moved before the pooling.')
+    point = TapPoint(module_path(net, net.norm), channels, last.stride, **fields)
+    if pool == 'token':
+        return point, APPROXIMATE_CAMS
+    return point, ''
+
+
 def _pre_pool(net: nn.Module, classifier: nn.Module, last: TapPoint
               ) -> Tuple[Optional[TapPoint], str]:
-    """The ``pre_pool`` point where the head is average pooling + linear, else a reason."""
+    """The ``pre_pool`` point where the logits are the classifier on the channel means of
+    a map (module docstring), else a reason."""
     from timm.layers import NormMlpClassifierHead, SelectAdaptivePool2d
+    if _is_vit(net):
+        return _vit_pre_pool(net, last)
     pool, head = _global_pool(net)
     if pool is None:
-        return None, ('its head pools without a pooling module (a ViT reads the class token '
-                      'or averages tokens before a norm), so no map sums to its logits.')
+        return None, 'its head pools without a pooling module.'
     if not isinstance(pool, SelectAdaptivePool2d) or pool.pool_type != 'avg':
         return None, f'its global pooling is not an average ({pool}).'
-    if isinstance(head, NormMlpClassifierHead):
-        return None, ('its head normalises (and may transform) the pooled feature before the '
-                      'classifier, so class activation maps of the pooled map would not sum '
-                      'to its logits.')
     channels = int(net.num_features)
+    path = module_path(net, pool)
+    if isinstance(head, NormMlpClassifierHead) and not isinstance(head.norm, nn.Identity):
+        if not isinstance(head.pre_logits, nn.Identity) or \
+                not _channel_layer_norm(head.norm, channels):
+            return None, ('its head transforms the pooled feature (an MLP, or a norm other '
+                          'than a LayerNorm over channels) before the classifier.')
+        return TapPoint(path, channels, last.stride, of_input=True,
+                        **_norm_before_pool(net, head.norm, _layout(net))), ''
     if getattr(classifier, 'in_features', None) != channels:
         return None, (f'a layer between its {channels}-channel pooled map and the classifier '
                       f'({getattr(classifier, "in_features", "?")} inputs) transforms it.')
-    path = module_path(net, pool)
     return TapPoint(path, channels, last.stride, of_input=True, transform=_layout(net)), ''
 
 
@@ -124,4 +191,6 @@ def timm_tap_points(net: nn.Module, model_name: str
                              f'average pooling, which CAT-KD reads): {why}')
     else:
         points['pre_pool'] = pre_pool
+        if why:
+            notes['pre_pool'] = f"'{model_name}': {why}"
     return points, notes
