@@ -65,6 +65,10 @@ def teacher_inputs(student: nn.Module, teacher: nn.Module, teacher_cfg: dict
     if mean_s.shape != mean_t.shape:
         raise ValueError(f'model.teacher.data_preprocessor normalises {mean_t.numel()} '
                          f"channels and the Distiller's {mean_s.numel()}; they must agree.")
+    if mean_s.is_meta or mean_t.is_meta:
+        # A meta-device build (recipe cards) has no values to compare: keep a conversion
+        # of the right shape.
+        return TeacherInputs(std_s / std_t, (mean_s - mean_t) / std_t)
     if torch.equal(mean_s, mean_t) and torch.equal(std_s, std_t):
         return None
     return TeacherInputs(std_s / std_t, (mean_s - mean_t) / std_t)

@@ -66,3 +66,15 @@ def test_a_shared_teacher_refuses_a_member_feeding_it_otherwise(tiny_classifier_
     shared.add(_distiller(tiny_classifier_cfg, teacher_ckpt, TEACHER_NORM), 'same')
     with pytest.raises(ValueError, match="plain: the teacher's input normalisation"):
         shared.add(_distiller(tiny_classifier_cfg, teacher_ckpt, None), 'plain')
+
+
+def test_a_meta_device_build_keeps_a_conversion_of_the_right_shape(tiny_classifier_cfg):
+    """Recipe cards build on the meta device, where no values can be compared."""
+    student = dict(tiny_classifier_cfg('resnet8', 10), data_preprocessor=STUDENT_NORM)
+    teacher = dict(tiny_classifier_cfg('resnet8', 10), data_preprocessor=STUDENT_NORM)
+    with torch.device('meta'):
+        distiller = MODELS.build(dict(type='Distiller', student=student, teacher=teacher,
+                                      teacher_ckpt=None, load_teacher=False,
+                                      methods=dict(kd=dict(type='KD'))))
+    assert distiller.teacher_normalisation.scale.shape == (1, 3, 1, 1)
+    assert distiller.teacher_normalisation.scale.is_meta
