@@ -430,9 +430,9 @@ def test_cat_kd_configs_follow_the_per_pair_table():
     assert found == CAT_KD_PAIRS
 
 
-# timm teachers on ImageNet (docs/models.md): config prefixes per pair.
-TIMM_PAIRS = {('convnext_tiny', 'convnext_tiny.fb_in1k'), ('deit_small',
-                                                            'deit_small_patch16_224.fb_in1k')}
+# timm teachers on ImageNet (docs/models.md): config token -> timm model name.
+TIMM_PAIRS = {('convnext_tiny', 'convnext_tiny.fb_in1k'),
+              ('deit_small', 'deit_small_patch16_224.fb_in1k')}
 TIMM_METHODS = ('kd', 'dkd', 'dist', 'at', 'cat_kd')
 
 

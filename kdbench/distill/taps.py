@@ -8,7 +8,7 @@ Architectures are never modified or forked to expose features.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +47,16 @@ class TokensToMap:
                 'input size.')
         return tensor[:, self.prefix_tokens:].transpose(1, 2).reshape(
             tensor.shape[0], tensor.shape[2], height, width)
+
+
+@dataclass(frozen=True)
+class ItemOf:
+    """Tap transform picking tensor ``index`` of a module's list (or tuple) of tensors,
+    e.g. smp's encoder features ``[x, f1, ..., f5]``."""
+    index: int
+
+    def __call__(self, tensors: Tuple[Tensor, ...]) -> Tensor:
+        return tensors[self.index]
 
 
 @dataclass(frozen=True)
@@ -222,17 +232,26 @@ class Taps:
         def capture(module: nn.Module, args: tuple, output) -> None:
             if of_input:
                 output = args[0] if args else None
-            if not isinstance(output, Tensor):
+            if isinstance(output, (list, tuple)) and output and \
+                    all(isinstance(t, Tensor) for t in output) and \
+                    all(self.points[name].transform is not None for name in names):
+                output = tuple(output)       # a transform picks the tensor (e.g. ItemOf)
+            elif not isinstance(output, Tensor):
                 what = 'whose first input is' if of_input else 'that returns'
                 raise TypeError(f'Tap {names} captured a {type(output).__name__}, not a '
-                                f'tensor; tap a module {what} a single tensor.')
+                                f'tensor; tap a module {what} a single tensor (or a list '
+                                'of tensors, with a transform picking one).')
             version = self._version(output)
             for name in names:
                 self._captured[name] = (output, version)
         return capture
 
-    def _version(self, tensor: Tensor) -> Optional[int]:
-        """The version counter to compare on reading, ``None`` where none is kept."""
+    def _version(self, tensor) -> Optional[Any]:
+        """The version counter (a tuple of them for a tuple of tensors) to compare on
+        reading, ``None`` where none is kept."""
+        if isinstance(tensor, tuple):
+            versions = tuple(self._version(t) for t in tensor)
+            return None if None in versions else versions
         if not self.check_inplace or tensor.is_inference():
             return None
         return tensor._version
@@ -247,7 +266,7 @@ class Taps:
             raise RuntimeError(f"Tap '{name}' ({self.points[name].module}) captured nothing: "
                                'the module was not called in the forward pass.')
         tensor, version = self._captured[name]
-        if version is not None and tensor._version != version:
+        if version is not None and self._version(tensor) != version:
             raise RuntimeError(f"Tap '{name}' ({self.points[name].module}) was modified in "
                                'place after it was captured (e.g. by an inplace ReLU); tap '
                                'the module that produces the final value instead.')

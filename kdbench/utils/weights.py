@@ -50,7 +50,7 @@ OPENMMLAB = ('open-mmlab://', 'openmmlab://')
 HASH_IN_NAME = re.compile(r'-([0-9a-f]{8,64})\.[^.]+$')
 #: Config keys of task models that name pre-training weights (not needed to evaluate a
 #: trained checkpoint).
-PRETRAINED_KEYS = ('encoder_ckpt', 'weights')
+PRETRAINED_KEYS = ('encoder_ckpt', 'encoder_weights', 'weights')
 #: Config keys of task models that switch a library's own pre-training weights on
 #: (``TimmClassifier``'s ``pretrained=True``).
 PRETRAINED_FLAGS = ('pretrained',)

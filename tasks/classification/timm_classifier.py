@@ -14,25 +14,11 @@ from torch import nn
 
 from kdbench.registry import MODELS
 from kdbench.utils.checkpoint import extract_state_dict, load_state_strictly
+from kdbench.utils.timm_weights import timm_weights_name
 from kdbench.utils.weights import load_named_weights
 
 from .classifier import ImageClassifier
 from .models.timm_taps import module_path, timm_tap_points
-
-
-def timm_weights_name(net: nn.Module, model_name: str) -> str:
-    """The weight name of timm's default pretrained weights of ``model_name``: the URL of
-    its ``pretrained_cfg`` (fetched through the torch hub cache like every URL,
-    docs/weights.md), or a ``ValueError`` when timm hosts them on the Hugging Face hub only."""
-    cfg = getattr(net, 'pretrained_cfg', None) or {}
-    if cfg.get('url'):
-        return cfg['url']
-    hub = cfg.get('hf_hub_id')
-    where = f"the Hugging Face hub ('{hub}')" if hub else 'no URL timm knows'
-    raise ValueError(f"TimmClassifier '{model_name}': timm's pretrained weights come from "
-                     f'{where}; download the file (model.safetensors or pytorch_model.bin, '
-                     'saved as a torch state dict) and set weights=PATH instead of '
-                     'pretrained=True.')
 
 
 def load_pretrained(net: nn.Module, name: str, source: str) -> None:
@@ -69,7 +55,9 @@ def build_timm_net(model_name: str, num_classes: int = 1000, pretrained: bool = 
         raise ValueError(f"TimmClassifier: timm has no model '{model_name}' (set model_name "
                          "to one of timm.list_models(), e.g. 'resnet18').") from err
     if pretrained:
-        load_pretrained(net, timm_weights_name(net, model_name), 'pretrained')
+        name = timm_weights_name(model_name, getattr(net, 'pretrained_cfg', None) or {},
+                                 'TimmClassifier', 'weights=PATH instead of pretrained=True')
+        load_pretrained(net, name, 'pretrained')
     elif weights:
         load_pretrained(net, weights, 'weights')
     net.tap_points, net.tap_notes = timm_tap_points(net, model_name)

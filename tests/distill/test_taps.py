@@ -219,3 +219,26 @@ def test_layer_norm_before_pool_averages_to_the_norm_of_the_mean():
                           plain(feat.mean((2, 3))), atol=1e-5)
     with pytest.raises(ValueError, match=r'expects \[N, C, H, W\]'):
         LayerNormBeforePool(1e-5)(feat.flatten(2))
+
+
+def test_a_module_returning_a_list_is_read_through_a_picking_transform():
+    """A list of tensors (smp's encoder features) is captured when every tap on the module
+    picks one (ItemOf); in-place changes to any of them are still caught; without a
+    transform the list is refused."""
+    from kdbench.distill.taps import ItemOf
+
+    class Pyramid(nn.Module):
+        def forward(self, x):
+            return [x, x * 2]
+
+    net = nn.Sequential(Pyramid())
+    x = torch.randn(1, 2, 3, 3)
+    with Taps(net, {'f1': TapPoint('0', 2, 1, transform=ItemOf(1))}) as taps:
+        out = net(x)
+    assert torch.equal(taps['f1'], x * 2)
+    out[1].add_(1)
+    with pytest.raises(RuntimeError, match='modified in place'):
+        taps['f1']
+    with pytest.raises(TypeError, match='captured a list'):
+        with Taps(net, {'f1': TapPoint('0', 2, 1)}):
+            net(x)
