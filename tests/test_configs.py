@@ -65,7 +65,15 @@ def _plain(cfg) -> dict:
 
 
 def _stand_in_task(task: dict) -> dict:
-    """The task model with its network replaced by resnet8 of the same class count."""
+    """The task model with its network replaced by resnet8 of the same class count (a
+    ``TimmClassifier`` by an ``ImageClassifier`` with the same classifier options)."""
+    if task['type'] == 'TimmClassifier':
+        import timm
+        assert timm.is_model(task['model_name']), f"timm has no model {task['model_name']}"
+        kept = {k: task[k] for k in ('data_preprocessor', 'classifier_bias', 'label_smoothing')
+                if k in task}
+        return dict(type='ImageClassifier', **kept,
+                    net=dict(type='resnet8', num_classes=task['num_classes']))
     assert task['type'] == 'ImageClassifier'
     net = task['net']
     assert MODELS.get(net['type']) is not None, f"unregistered network {net['type']}"
@@ -80,9 +88,9 @@ def _stand_in_model(model_cfg, tmp_path) -> dict:
     if cfg['type'] != 'Distiller':
         return _stand_in_task(cfg)
     assert isinstance(cfg['teacher_ckpt'], str) and cfg['teacher_ckpt']
+    assert _task_classes(cfg['student']) == _task_classes(cfg['teacher'])
     cfg['student'] = _stand_in_task(cfg['student'])
     cfg['teacher'] = _stand_in_task(cfg['teacher'])
-    assert cfg['student']['net']['num_classes'] == cfg['teacher']['net']['num_classes']
     torch.manual_seed(1)
     teacher = MODELS.build(cfg['teacher'])
     path = tmp_path / 'teacher.pth'
@@ -91,9 +99,18 @@ def _stand_in_model(model_cfg, tmp_path) -> dict:
     return cfg
 
 
+def _task_classes(task) -> int:
+    return task['num_classes'] if task['type'] == 'TimmClassifier' else task['net']['num_classes']
+
+
 def _num_classes(model_cfg) -> int:
-    task = model_cfg['student'] if model_cfg['type'] == 'Distiller' else model_cfg
-    return task['net']['num_classes']
+    return _task_classes(model_cfg['student'] if model_cfg['type'] == 'Distiller'
+                         else model_cfg)
+
+
+def _net_name(task) -> str:
+    """The network a task model config builds: its ``net`` type or timm model name."""
+    return task['model_name'] if task['type'] == 'TimmClassifier' else task['net']['type']
 
 
 def test_enough_configs_are_found():
@@ -390,6 +407,9 @@ CAT_KD_PAIRS = {
     ('resnet50_cifar', 'mobilenetv2_cifar'): (40, 2, True, 0.01),
     ('tv_resnet34', 'tv_resnet18'): (0.5, 2, False, 0.2),
     ('tv_resnet50', 'mobilenetv1'): (10, 2, True, 0.2),
+    # timm teachers (not CAT-KD pairs): the same student's ImageNet row, ResNet-34's.
+    ('convnext_tiny.fb_in1k', 'tv_resnet18'): (0.5, 2, False, 0.2),
+    ('deit_small_patch16_224.fb_in1k', 'tv_resnet18'): (0.5, 2, False, 0.2),
     # No published setting (not a CAT-KD pair): kdbench takes the same-teacher resnet110 ->
     # resnet32 row (see the config's comment).
     ('resnet110', 'resnet20'): (1.8, 2, False, 0.05),
@@ -400,7 +420,7 @@ def test_cat_kd_configs_follow_the_per_pair_table():
     found = {}
     for path in glob.glob(os.path.join(CONFIG_DIR, 'cls', 'cat_kd_*.py')):
         model = _config(path).model
-        pair = (model.teacher.net.type, model.student.net.type)
+        pair = (_net_name(model.teacher), _net_name(model.student))
         method = model.methods.cat_kd
         found[pair] = (method.beta, method.resolution, method.normalize,
                        _config(path).optim_wrapper.optimizer.lr)
@@ -408,6 +428,33 @@ def test_cat_kd_configs_follow_the_per_pair_table():
         assert model.student.classifier_bias is False
         assert model.get('student_loss_weight', 1.0) == 1.0
     assert found == CAT_KD_PAIRS
+
+
+# timm teachers on ImageNet (docs/models.md): config token -> timm model name.
+TIMM_PAIRS = {('convnext_tiny', 'convnext_tiny.fb_in1k'),
+              ('deit_small', 'deit_small_patch16_224.fb_in1k')}
+TIMM_METHODS = ('kd', 'dkd', 'dist', 'at', 'cat_kd')
+
+
+@pytest.mark.parametrize('token, model_name', sorted(TIMM_PAIRS))
+def test_timm_teacher_configs_normalise_as_timm_pretrained_them(token, model_name):
+    """KD/DKD/DIST/AT/CAT-KD configs exist for each timm teacher -> ResNet-18; the
+    teacher's mean/std are its ``pretrained_cfg``'s (x255), here equal to the student's,
+    so the Distiller feeds it the student's batch (no conversion)."""
+    import timm
+    pretrained = timm.create_model(model_name, pretrained=False).pretrained_cfg
+    for method in TIMM_METHODS:
+        path = os.path.join(CONFIG_DIR, 'cls', f'{method}_{token}_resnet18_imagenet.py')
+        assert path in CONFIGS, f'missing {path}'
+        model = _config(path).model
+        assert (model.teacher.type, model.teacher.model_name) == ('TimmClassifier', model_name)
+        assert model.student.net.type == 'tv_resnet18'
+        assert model.teacher_ckpt == f'checkpoints/{model_name}.pth'
+        preprocessor = model.teacher.data_preprocessor
+        assert preprocessor.mean == pytest.approx([255 * m for m in pretrained['mean']])
+        assert preprocessor.std == pytest.approx([255 * s for s in pretrained['std']])
+        assert (preprocessor.mean, preprocessor.std) == \
+            (model.student.data_preprocessor.mean, model.student.data_preprocessor.std)
 
 
 # ------------------------------------------------------------------ the benchmark matrix

@@ -31,7 +31,9 @@ DKD_BETA = {('resnet32x4', 'resnet8x4'): 8.0, ('resnet32x4', 'shufflenetv1'): 8.
             ('wrn_40_2', 'wrn_16_2'): 6.0, ('wrn_40_2', 'wrn_40_1'): 6.0,
             ('vgg13', 'mobilenetv2'): 6.0, ('resnet56', 'resnet20'): 2.0,
             ('resnet110', 'resnet32'): 2.0, ('resnet110', 'resnet20'): 2.0}
-IMAGENET_DKD_BETA = {('resnet34', 'resnet18'): 0.5, ('resnet50', 'mobilenetv1'): 2.0}
+# timm teachers (docs/models.md; not DKD pairs) take ResNet-34 -> ResNet-18's beta.
+IMAGENET_DKD_BETA = {('resnet34', 'resnet18'): 0.5, ('resnet50', 'mobilenetv1'): 2.0,
+                     ('convnext_tiny', 'resnet18'): 0.5, ('deit_small', 'resnet18'): 0.5}
 SEG_PAIRS = [f'deeplabv3p_r101_{s}_{d}' for d in ('voc', 'cocostuff10k') for s in ('r18', 'mbv2')]
 
 

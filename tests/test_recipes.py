@@ -256,6 +256,8 @@ def test_docs_table_lists_every_shipped_config():
 @pytest.mark.parametrize('path', ['configs/seg/tat_official_deeplabv3p_r101_r18_voc.py',
                                   'configs/seg/deeplabv3p_r101_cocostuff10k.py',
                                   'configs/cls/cat_kd_resnet32x4_shufflenetv1_cifar100.py',
+                                  'configs/cls/cat_kd_convnext_tiny_resnet18_imagenet.py',
+                                  'configs/seg/kd_deeplabv3p_r101_convnext_atto_voc.py',
                                   'configs/demo/seg/kd_deeplabv3p_r34_r18_digitseg.py'])
 def test_docs_rows_match_the_configs(path, monkeypatch):
     monkeypatch.chdir(ROOT)

@@ -15,6 +15,7 @@ from kdbench.utils.weights import load_task_weights, resolve_weights
 from .base import DistillMethod
 from .speed import SWITCHES, SpeedOptions, check_compiler
 from .taps import TapPoint, Taps, resolve_taps
+from .teacher_inputs import teacher_inputs
 
 if TYPE_CHECKING:
     from .shared_teacher import SharedTeacher
@@ -43,7 +44,10 @@ class Distiller(BaseModel):
             a method inherited from a base config.
         student_loss_weight: factor on the student's own task losses (e.g. CE 0.1 in the
             CIFAR KD recipe; 0 trains from the distillation terms alone).
-        data_preprocessor: defaults to the student's; the teacher sees the same inputs.
+        data_preprocessor: defaults to the student's; the teacher sees the same inputs,
+            unless its config declares its own ``data_preprocessor`` with another mean/std:
+            it then gets the batch converted to its normalisation
+            (:mod:`~kdbench.distill.teacher_inputs`, :attr:`teacher_normalisation`).
         speed: the speed switches, none of which changes the maths, as one dict, e.g.
             ``speed=dict(teacher_dtype='float16', channels_last=True,
             compile_student=True, teacher_mode='inference_mode')``; documented in
@@ -74,6 +78,9 @@ class Distiller(BaseModel):
             self.teacher_ckpt = resolve_weights(teacher_ckpt, 'model.teacher_ckpt') or teacher_ckpt
         self.teacher.requires_grad_(False)
         self.teacher.eval()
+        #: The teacher's own input normalisation (None: the student's batch as it is).
+        self.teacher_normalisation = teacher_inputs(self.data_preprocessor,
+                                                    self.teacher.data_preprocessor, teacher)
         self._register_state_dict_hook(_drop_teacher_keys)
         self.register_load_state_dict_post_hook(_ignore_missing_teacher)
         self.student_loss_weight = float(student_loss_weight)
@@ -209,6 +216,8 @@ class Distiller(BaseModel):
         self._shared_teacher = shared
 
     def _teacher_inputs(self, inputs: Tensor) -> Tensor:
+        if self.teacher_normalisation is not None:
+            inputs = self.teacher_normalisation(inputs)
         dtype = self.speed.teacher_dtype
         return inputs if dtype is None else inputs.to(dtype)
 

@@ -52,11 +52,11 @@ class ConvReg(nn.Sequential):
     """FitNet's regressor: conv (sized by the maps' relative size) + BatchNorm + ReLU.
 
     ``[N, C_s, H_s, W_s]`` -> ``[N, C_t, H_t, W_t]`` where ``H_s / H_t`` is 1, 2 or 1/2
-    (``student_stride`` vs ``teacher_stride``).
+    (``student_stride`` vs ``teacher_stride``); ``tap`` names the tap in errors.
     """
 
     def __init__(self, student_channels: int, teacher_channels: int, student_stride: int,
-                 teacher_stride: int):
+                 teacher_stride: int, tap: str = 'hint'):
         if student_stride == teacher_stride:
             conv = nn.Conv2d(student_channels, teacher_channels, 1)
         elif 2 * student_stride == teacher_stride:       # student map twice as large
@@ -65,9 +65,10 @@ class ConvReg(nn.Sequential):
             conv = nn.ConvTranspose2d(student_channels, teacher_channels, 4, stride=2,
                                       padding=1)
         else:
-            raise ValueError(f'FitNet: the student map (stride {student_stride}) and the '
-                             f'teacher hint (stride {teacher_stride}) must have the same size '
-                             'or differ by a factor of 2; choose other taps.')
+            raise ValueError(f"FitNet taps=('{tap}',): the student map (stride "
+                             f'{student_stride}, {student_channels} channels) and the teacher '
+                             f'hint (stride {teacher_stride}, {teacher_channels} channels) must '
+                             'have the same size or differ by a factor of 2; choose other taps.')
         super().__init__(conv, nn.BatchNorm2d(teacher_channels), nn.ReLU())
 
 
@@ -89,7 +90,7 @@ class FitNet(DistillMethod):
     def bind(self, student_points, teacher_points) -> None:
         student, teacher = self.spatial_points(student_points, teacher_points)
         self.regressor = ConvReg(student.channels, teacher.channels, student.stride,
-                                 teacher.stride)
+                                 teacher.stride, self.taps[0])
 
     def forward(self, student: Dict[str, Tensor], teacher: Dict[str, Tensor],
                 data_samples: Optional[Any] = None) -> Dict[str, Tensor]:

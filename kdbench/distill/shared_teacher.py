@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from .teacher_inputs import same_conversion
+
 if TYPE_CHECKING:
     from .distiller import Distiller
 
@@ -47,8 +49,9 @@ class SharedTeacher:
         """Make ``distiller`` read its teacher tensors from this shared teacher.
 
         Raises ``ValueError`` (naming ``name``, e.g. the member's config) when its teacher
-        differs: another checkpoint file, architecture, weights or buffers, or other
-        :data:`TEACHER_SWITCHES` in ``model.speed``.
+        differs: another checkpoint file, architecture, weights or buffers, other
+        :data:`TEACHER_SWITCHES` in ``model.speed``, or another conversion of the inputs to
+        the teacher's normalisation (:mod:`~kdbench.distill.teacher_inputs`).
         """
         owner = self.owner
         if distiller.teacher_ckpt != owner.teacher_ckpt:
@@ -61,6 +64,10 @@ class SharedTeacher:
                 raise ValueError(f'{name}: model.speed.{switch} is {mine!r}, but the shared '
                                  f'teacher runs with {theirs!r}; cohort members must agree.')
         _check_same_weights(distiller.teacher, self.teacher, name)
+        if not same_conversion(distiller.teacher_normalisation, owner.teacher_normalisation):
+            raise ValueError(f"{name}: the teacher's input normalisation (its "
+                             "data_preprocessor against the Distiller's) differs from the "
+                             "shared teacher's; cohort members must feed it alike.")
         self._points.update(distiller.teacher_points)
         distiller.share_teacher(self)
 

@@ -50,7 +50,10 @@ OPENMMLAB = ('open-mmlab://', 'openmmlab://')
 HASH_IN_NAME = re.compile(r'-([0-9a-f]{8,64})\.[^.]+$')
 #: Config keys of task models that name pre-training weights (not needed to evaluate a
 #: trained checkpoint).
-PRETRAINED_KEYS = ('encoder_ckpt', 'weights')
+PRETRAINED_KEYS = ('encoder_ckpt', 'encoder_weights', 'weights')
+#: Config keys of task models that switch a library's own pre-training weights on
+#: (``TimmClassifier``'s ``pretrained=True``).
+PRETRAINED_FLAGS = ('pretrained',)
 
 
 def torchvision_url(name: str) -> str:
@@ -196,13 +199,15 @@ def load_task_weights(model: nn.Module, path: str, owner: str = 'teacher',
 
 def without_pretraining(cfg: Any) -> Any:
     """A copy of a model config with every pre-training weight source removed
-    (:data:`PRETRAINED_KEYS` set to ``None``, ``Pretrained`` init_cfgs dropped): what
-    evaluating a trained checkpoint builds."""
+    (:data:`PRETRAINED_KEYS` set to ``None``, :data:`PRETRAINED_FLAGS` to ``False``,
+    ``Pretrained`` init_cfgs dropped): what evaluating a trained checkpoint builds."""
     if isinstance(cfg, dict):
         out = type(cfg)()
         for key, value in cfg.items():
             if key in PRETRAINED_KEYS and isinstance(value, str):
                 value = None
+            elif key in PRETRAINED_FLAGS and value is True:
+                value = False
             elif key == 'init_cfg' and isinstance(value, dict) \
                     and value.get('type') == 'Pretrained':
                 value = None

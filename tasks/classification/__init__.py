@@ -4,5 +4,7 @@ Importing it registers everything into kdbench's registries (configs do so throu
 ``custom_imports = dict(imports=['tasks.classification'])``).
 """
 from . import classifier, datasets, metrics, models, outputs, transforms  # noqa: F401
+from . import timm_classifier  # noqa: F401
 
-__all__ = ['classifier', 'datasets', 'metrics', 'models', 'outputs', 'transforms']
+__all__ = ['classifier', 'datasets', 'metrics', 'models', 'outputs', 'timm_classifier',
+           'transforms']

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -13,6 +13,8 @@ from kdbench.task import TaskModel, TaskSpec
 from kdbench.utils.checkpoint import extract_state_dict, load_state_strictly
 from kdbench.utils.weights import load_named_weights
 
+from .timm_encoders import (build_deeplabv3plus, is_timm_encoder, load_timm_encoder_weights,
+                            timm_encoder_taps, timm_imagenet_weights)
 from .tta import DEFAULT_SCALES, tta_probabilities
 
 #: Module of each encoder stage ``stage1..stage5`` (smp's features f1..f5) per encoder family.
@@ -26,35 +28,50 @@ SIZE_DIVISOR = 16
 
 
 def _encoder_family(name: str) -> str:
+    if is_timm_encoder(name):
+        return 'timm'
     family = 'resnet' if re.fullmatch(r'resnet\d+', name) else name
     if family not in ENCODER_STAGES:
         raise ValueError(f"Unsupported encoder '{name}' for DeepLabV3Plus; supported: "
-                         'resnet18/34/50/101/152, mobilenet_v2.')
+                         "resnet18/34/50/101/152, mobilenet_v2 and timm CNNs as 'tu-NAME' "
+                         "(e.g. 'tu-convnext_atto', docs/models.md).")
     return family
 
 
 def segmentation_taps(net: nn.Module, encoder: str, num_classes: int,
-                      output_stride: int) -> Dict[str, TapPoint]:
-    """Tap table of an smp DeepLabV3+ network.
+                      output_stride: int) -> Tuple[Dict[str, TapPoint], Dict[str, str]]:
+    """Tap table of an smp DeepLabV3+ network and notes on the taps it lacks.
 
     ``stage1..stage5``: the encoder features smp passes on (strides 2, 4, 8, 16,
-    ``output_stride``), ``last_stage`` = ``stage5`` (the default for feature methods);
+    ``output_stride``; for ``tu-`` encoders those timm's ``feature_info`` states, see
+    :mod:`.timm_encoders`), ``last_stage`` = ``stage5`` (the default for feature methods);
     ``aspp``: the ASPP output (256 ch, stride ``output_stride``); ``decoder``: the fused
     decoder feature (256 ch, stride 4, after ReLU); ``decoder_pre_relu``: the same before
     its ReLU (the official TaT-seg tap); ``logits``: the class maps before upsampling
     (``K`` ch, stride 4), which CAT-KD uses as class attention maps.
     """
-    channels = net.encoder.out_channels[1:]
-    strides = (2, 4, 8, min(16, output_stride), output_stride)
-    stages = [TapPoint(f'encoder.{m}', c, s)
-              for m, c, s in zip(ENCODER_STAGES[_encoder_family(encoder)], channels, strides)]
-    points = {f'stage{i}': p for i, p in enumerate(stages, 1)}
-    points.update(last_stage=stages[-1],
+    notes: Dict[str, str] = {}
+    if is_timm_encoder(encoder):
+        points, notes = timm_encoder_taps(net.encoder, encoder)
+    else:
+        channels = net.encoder.out_channels[1:]
+        strides = (2, 4, 8, min(16, output_stride), output_stride)
+        points = {f'stage{i}': TapPoint(f'encoder.{m}', c, s) for i, (m, c, s) in enumerate(
+            zip(ENCODER_STAGES[_encoder_family(encoder)], channels, strides), 1)}
+    points.update(last_stage=points['stage5'],
                   aspp=TapPoint('decoder.aspp', 256, output_stride),
                   decoder=TapPoint('decoder.block2', 256, 4),
                   decoder_pre_relu=TapPoint('decoder.block2.1', 256, 4),
                   logits=TapPoint('segmentation_head.0', num_classes, 4))
-    return points
+    return points, notes
+
+
+def imagenet_weights(encoder: str) -> str:
+    """The weight name of ``encoder_weights='imagenet'``: torchvision's default weights
+    of smp's own encoders (``torchvision://resnet18``), timm's of ``tu-`` encoders."""
+    if is_timm_encoder(encoder):
+        return timm_imagenet_weights(encoder)
+    return f'torchvision://{encoder}'
 
 
 def load_encoder_weights(encoder: nn.Module, path: str) -> None:
@@ -64,7 +81,11 @@ def load_encoder_weights(encoder: nn.Module, path: str) -> None:
     Accepts torchvision state dicts (``resnet18-f37072fd.pth``, ``mobilenet_v2-*.pth``)
     and kdbench classifier checkpoints of the same torchvision architecture; their
     classifier (``fc.*`` / ``classifier.*``) is dropped, everything else must match.
+    A ``tu-`` encoder reads a timm state dict (:func:`load_timm_encoder_weights`).
     """
+    if hasattr(encoder, 'model') and hasattr(encoder.model, 'feature_info'):
+        load_timm_encoder_weights(encoder, path)
+        return
     checkpoint = load_named_weights(path, 'encoder', 'encoder_ckpt')
     state = checkpoint.get('state_dict', checkpoint)
     state = {k: v for k, v in state.items() if not _HEAD_KEY.match(k)}
@@ -79,11 +100,15 @@ class DeepLabV3PlusSegmentor(TaskModel):
     next multiple and the logits cropped back, so predictions cover the image exactly.
 
     Args:
-        encoder: ``'resnet18'``, ``'resnet101'``, ``'mobilenet_v2'``, ... (smp names).
+        encoder: ``'resnet18'``, ``'resnet101'``, ``'mobilenet_v2'``, ... (smp names), or a
+            timm CNN as ``'tu-NAME'`` (``'tu-convnext_atto'``; docs/models.md).
         num_classes: ``K``.
         output_stride: 16 (paper protocol) or 8.
         encoder_ckpt: optional ImageNet weights of the encoder: a local file,
             ``torchvision://resnet18`` or a URL (see :func:`load_encoder_weights`).
+        encoder_weights: ``'imagenet'``: the encoder's default ImageNet weights through
+            the same path (:func:`imagenet_weights`; offline, the error names the file to
+            copy), instead of ``encoder_ckpt``.
         ignore_index: label excluded from the loss and the metric.
         data_preprocessor: normalisation of the uint8 batch (ImageNet mean/std).
         tta: test-time augmentation of the ``predict`` mode (``tools/test.py --tta``), e.g.
@@ -98,21 +123,27 @@ class DeepLabV3PlusSegmentor(TaskModel):
 
     def __init__(self, encoder: str = 'resnet18', num_classes: int = 21,
                  output_stride: int = 16, encoder_ckpt: Optional[str] = None,
-                 ignore_index: int = 255, data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None, tta: Optional[dict] = None):
-        import segmentation_models_pytorch as smp
+                 encoder_weights: Optional[str] = None, ignore_index: int = 255,
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None,
+                 tta: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         _encoder_family(encoder)
-        self.net = smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=None,
-                                     encoder_output_stride=output_stride, classes=num_classes)
+        if encoder_weights not in (None, 'imagenet'):
+            raise ValueError(f"encoder_weights must be None or 'imagenet', got "
+                             f'{encoder_weights!r}: set model.encoder_ckpt=PATH for a file.')
+        if encoder_weights and encoder_ckpt:
+            raise ValueError("Give encoder_ckpt=PATH or encoder_weights='imagenet', not both.")
+        self.net = build_deeplabv3plus(encoder, num_classes, output_stride)
+        if encoder_weights:
+            encoder_ckpt = imagenet_weights(encoder)
         if encoder_ckpt:
             load_encoder_weights(self.net.encoder, encoder_ckpt)
         self.num_classes, self.ignore_index = num_classes, ignore_index
         # Defaults filled in, so the model states what its TTA does (tools/test.py logs it).
         self.tta = None if tta is None else dict(dict(scales=DEFAULT_SCALES, flip=True), **tta)
-        self.tap_points = {name: point.under('net') for name, point in
-                           segmentation_taps(self.net, encoder, num_classes,
-                                             output_stride).items()}
+        points, self.tap_notes = segmentation_taps(self.net, encoder, num_classes,
+                                                   output_stride)
+        self.tap_points = {name: point.under('net') for name, point in points.items()}
 
     @property
     def task(self) -> TaskSpec:

@@ -146,3 +146,99 @@ def test_tap_point_under_prefixes_the_module_path():
     point = TapPoint('layer3', 64, 4)
     assert point.under('net') == TapPoint('net.layer3', 64, 4)
     assert point.module == 'layer3'        # frozen dataclass, unchanged
+
+
+def test_input_taps_and_transforms(net):
+    """``of_input`` reads a module's input, ``transform`` is applied on reading; a module
+    tapped for its input and its output gets both."""
+    from kdbench.distill.taps import ChannelsLastToFirst
+    x = torch.randn(2, 3, 5, 5)
+    points = {'pool_in': TapPoint('pool', 6, 1, of_input=True),
+              'pool_out': TapPoint('pool', 6),
+              'nhwc': TapPoint('body.3', 6, 1, transform=lambda t: t.permute(0, 2, 3, 1)),
+              'back': TapPoint('body.3', 6, 1, transform=lambda t: ChannelsLastToFirst()(
+                  t.permute(0, 2, 3, 1)))}
+    with Taps(net, points) as taps:
+        out = net(x)
+    feat = net.body(x)
+    assert torch.equal(taps['pool_in'], feat)
+    assert taps['pool_out'] is out
+    assert taps['nhwc'].shape == (2, 5, 5, 6) and torch.equal(taps['back'], feat)
+
+
+def test_tokens_to_map_drops_prefix_tokens_and_checks_the_grid():
+    from kdbench.distill.taps import TokensToMap
+    grid = torch.arange(2 * 6 * 2 * 3, dtype=torch.float).reshape(2, 6, 2, 3)   # [N, C, H, W]
+    tokens = torch.cat([torch.full((2, 1, 6), -1.0), grid.flatten(2).transpose(1, 2)], 1)
+    assert torch.equal(TokensToMap(1, (2, 3))(tokens), grid)
+    with pytest.raises(ValueError, match=r'2x3 patch grid.*img_size'):
+        TokensToMap(1, (2, 3))(tokens[:, :5])
+
+
+def test_tap_notes_explain_a_missing_tap(net):
+    net.tap_notes = {'pre_pool': 'its head normalises the pooled map.'}
+    with pytest.raises(KeyError, match=r"has no tap 'pre_pool': its head normalises.*"
+                                       r'Available taps'):
+        resolve_taps(net, ['pre_pool'], 'teacher')
+    with pytest.raises(KeyError, match="Unknown tap 'nope'"):
+        resolve_taps(net, ['nope'], 'teacher')
+
+
+def test_transform_params_are_read_from_the_model_and_prefixed_under_a_parent(net):
+    """``transform_params`` pass the model's tensors (current values, with gradients) to
+    the transform; ``under`` prefixes them like the module; a wrong path is refused."""
+    point = TapPoint('body.3', 6, 1, transform=lambda t, w: t * w[:, None, None],
+                     transform_params=('body.2.bias',))
+    assert point.under('net').transform_params == ('net.body.2.bias',)
+    net.tap_points['scaled'] = point
+    x = torch.randn(2, 3, 5, 5)
+    with Taps(net, resolve_taps(net, ['scaled'], 'student')) as taps:
+        net(x)
+        taps['scaled'].sum().backward()
+    assert torch.equal(taps['scaled'], net.body(x) * net.body[2].bias[:, None, None])
+    assert net.body[2].bias.grad is not None
+    net.tap_points['wrong'] = TapPoint('body.3', 6, 1, transform=lambda t, w: t,
+                                       transform_params=('body.2.gamma',))
+    with pytest.raises(KeyError, match=r"Tap 'wrong'.*'body.2.gamma', which is not a tensor"):
+        resolve_taps(net, ['wrong'], 'student')
+
+
+def test_layer_norm_before_pool_averages_to_the_norm_of_the_mean():
+    """``mean_hw LayerNormBeforePool(F) == LayerNorm(mean_hw F)`` for any affine
+    parameters; without them, with unit weight and zero bias."""
+    from kdbench.distill.taps import LayerNormBeforePool
+    torch.manual_seed(0)
+    feat, norm = torch.randn(3, 8, 4, 5) * 3 + 1, nn.LayerNorm(8, eps=1e-5)
+    nn.init.normal_(norm.weight)
+    nn.init.normal_(norm.bias)
+    moved = LayerNormBeforePool(1e-5)(feat, norm.weight, norm.bias)
+    assert moved.shape == feat.shape
+    assert torch.allclose(moved.mean((2, 3)), norm(feat.mean((2, 3))), atol=1e-5)
+    plain = nn.LayerNorm(8, eps=1e-5, elementwise_affine=False)
+    assert torch.allclose(LayerNormBeforePool(1e-5)(feat).mean((2, 3)),
+                          plain(feat.mean((2, 3))), atol=1e-5)
+    with pytest.raises(ValueError, match=r'expects \[N, C, H, W\]'):
+        LayerNormBeforePool(1e-5)(feat.flatten(2))
+
+
+def test_a_module_returning_a_list_is_read_through_a_picking_transform():
+    """A list of tensors (smp's encoder features) is captured when every tap on the module
+    picks one (ItemOf); in-place changes to any of them are still caught; without a
+    transform the list is refused."""
+    from kdbench.distill.taps import ItemOf
+
+    class Pyramid(nn.Module):
+        def forward(self, x):
+            return [x, x * 2]
+
+    net = nn.Sequential(Pyramid())
+    x = torch.randn(1, 2, 3, 3)
+    with Taps(net, {'f1': TapPoint('0', 2, 1, transform=ItemOf(1))}) as taps:
+        out = net(x)
+    assert torch.equal(taps['f1'], x * 2)
+    out[1].add_(1)
+    with pytest.raises(RuntimeError, match='modified in place'):
+        taps['f1']
+    with pytest.raises(TypeError, match='captured a list'):
+        with Taps(net, {'f1': TapPoint('0', 2, 1)}):
+            net(x)

@@ -22,6 +22,7 @@ from kdbench.benchmark import Suite
 from kdbench.distill import registered_methods
 from kdbench.registry import FUNCTIONS, METRICS, MODELS
 from kdbench.utils.checkpoint import load_local_checkpoint
+from tasks.segmentation.segmentor import imagenet_weights
 from tasks.segmentation.transforms import build_seg_pipeline
 
 SEG_DIR = os.path.join(ROOT, 'configs', 'seg')
@@ -29,7 +30,8 @@ CONFIGS = sorted(glob.glob(os.path.join(SEG_DIR, '*.py')))
 IDS = [os.path.basename(p) for p in CONFIGS]
 SIDE = 64          # crop used instead of 512 to stay fast (larger where a method needs it)
 ENCODER_FILES = {'resnet101': 'resnet101-63fe2227.pth', 'resnet18': 'resnet18-f37072fd.pth',
-                 'mobilenet_v2': 'mobilenet_v2-b0353104.pth'}
+                 'mobilenet_v2': 'mobilenet_v2-b0353104.pth',
+                 'tu-convnext_atto': 'convnext_atto_d2-01bb0f51.pth'}
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +70,7 @@ def _stand_in(task: dict) -> dict:
     """The task model without ImageNet files and with ResNet-101 replaced by ResNet-18."""
     assert task['type'] == 'DeepLabV3PlusSegmentor'
     encoder = 'resnet18' if task['encoder'] == 'resnet101' else task['encoder']
-    return dict(task, encoder=encoder, encoder_ckpt=None)
+    return dict(task, encoder=encoder, encoder_ckpt=None, encoder_weights=None)
 
 
 def _model_cfg(cfg: Config, teacher_ckpt) -> dict:
@@ -114,7 +116,9 @@ def test_config_names_its_parts(path):
     task = task_model_cfg(cfg.model)
     encoders = [task] + ([cfg.model.teacher] if cfg.model.type == 'Distiller' else [])
     assert all(m.output_stride == 16 for m in encoders)
-    assert os.path.basename(task.encoder_ckpt) == ENCODER_FILES[task.encoder]
+    # A timm encoder's encoder_weights='imagenet' is timm's release (a URL).
+    encoder_file = task.encoder_ckpt or imagenet_weights(task.encoder)
+    assert os.path.basename(encoder_file) == ENCODER_FILES[task.encoder]
     if cfg.model.type == 'Distiller':
         assert cfg.model.teacher.encoder == 'resnet101'
         assert cfg.model.teacher.num_classes == task.num_classes

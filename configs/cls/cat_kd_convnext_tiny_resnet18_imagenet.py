@@ -1,0 +1,6 @@
+# CAT-KD ConvNeXt-T -> ResNet-18 on ImageNet (not a paper pair): the ResNet-34 -> ResNet-18
+# row of docs/reference.md §3 (beta 0.5, r 2, no normalisation). The teacher's CAMs are
+# exact: its head LayerNorm is moved before the pooling (docs/models.md, CAT-KD's maps).
+_base_ = ['./_base_/convnext_tiny_resnet18_imagenet.py']
+model = dict(student=dict(classifier_bias=False),
+             methods=dict(cat_kd=dict(type='CATKD', beta=0.5, resolution=2, normalize=False)))
