@@ -59,7 +59,7 @@ def test_different_channel_orders_are_refused(tiny_classifier_cfg, teacher_ckpt)
 
 
 def test_a_shared_teacher_refuses_a_member_feeding_it_otherwise(tiny_classifier_cfg,
-                                                               teacher_ckpt):
+                                                                teacher_ckpt):
     from kdbench.distill.shared_teacher import SharedTeacher
     converting = _distiller(tiny_classifier_cfg, teacher_ckpt, TEACHER_NORM)
     shared = SharedTeacher(converting)
