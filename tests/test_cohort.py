@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 from shared_setup import ROOT
@@ -14,6 +13,7 @@ from kdbench.apis import load_config, train
 from kdbench.apis.cohort import Cohort
 from kdbench.apis.cohort_check import check_cohort
 from kdbench.apis.cohort_runner import CohortError
+from kdbench.benchmark.compare import CHECKPOINT_KEYS, differences
 from kdbench.hooks import NonFiniteLossError
 from kdbench.testing import Shape, write_random_teacher
 from kdbench.utils.checkpoint import load_local_checkpoint
@@ -60,30 +60,12 @@ def _checkpoint(work_dir, name='epoch_2.pth'):
     return load_local_checkpoint(os.path.join(work_dir, name))
 
 
-def _assert_equal(first, second, where):
-    """Nested dicts/lists of tensors, arrays and numbers: equal, tensors bitwise."""
-    if isinstance(first, dict):
-        assert first.keys() == second.keys(), where
-        for key in first:
-            _assert_equal(first[key], second[key], f'{where}.{key}')
-    elif isinstance(first, (list, tuple)):
-        assert len(first) == len(second), where
-        for index, (a, b) in enumerate(zip(first, second)):
-            _assert_equal(a, b, f'{where}.{index}')
-    elif isinstance(first, torch.Tensor):
-        assert first.dtype == second.dtype and torch.equal(first, second), where
-    elif isinstance(first, np.ndarray):
-        assert np.array_equal(first, second), where
-    else:
-        assert first == second, where
-
-
 def _assert_same_run(alone, cohort, best=True):
     """Both work dirs hold the same final weights, method parameters, optimizer and
     scheduler states and generator states, and (``best``) the same best checkpoint."""
     a, b = _checkpoint(alone), _checkpoint(cohort)
-    for key in ('state_dict', 'optimizer', 'param_schedulers', 'random_states'):
-        _assert_equal(a[key], b[key], f'{alone}:{key}')
+    assert not differences(*[{key: c[key] for key in CHECKPOINT_KEYS} for c in (a, b)],
+                           alone)
     if best:
         chosen = sorted(f for f in os.listdir(alone) if f.startswith('best_'))
         assert chosen and chosen == sorted(f for f in os.listdir(cohort)

@@ -21,6 +21,7 @@ from kdbench.apis import load_config
 from kdbench.apis.cohort_check import check_cohort
 from kdbench.apis.cohort_member import CohortMember, FailedOnAnotherRank
 from kdbench.apis.cohort_runner import CohortError
+from kdbench.benchmark.compare import CHECKPOINT_KEYS, differences
 from kdbench.testing import write_random_teacher
 from kdbench.utils.checkpoint import load_local_checkpoint
 
@@ -57,22 +58,6 @@ def _launch(root, port, *args):
     return done.returncode, done.stdout + done.stderr
 
 
-def _assert_equal(first, second, where):
-    """Nested dicts/lists of tensors and plain values: equal, tensors bitwise."""
-    if isinstance(first, dict):
-        assert first.keys() == second.keys(), where
-        for key in first:
-            _assert_equal(first[key], second[key], f'{where}.{key}')
-    elif isinstance(first, (list, tuple)):
-        assert len(first) == len(second), where
-        for index, (a, b) in enumerate(zip(first, second)):
-            _assert_equal(a, b, f'{where}.{index}')
-    elif isinstance(first, torch.Tensor):
-        assert first.dtype == second.dtype and torch.equal(first, second), where
-    else:
-        assert repr(first) == repr(second), where
-
-
 @pytest.fixture(scope='module')
 def two_process_runs(tmp_path_factory):
     """Baseline, a NaN-on-rank-1 KD member and FitNet (trainable connector, gradient
@@ -105,8 +90,8 @@ def test_two_process_cohort_members_equal_their_two_process_runs(two_process_run
     for name in ('baseline', 'fitnet'):
         alone = load_local_checkpoint(os.path.join(root, 'alone', name, 'epoch_1.pth'))
         cohort = load_local_checkpoint(os.path.join(root, 'cohort', name, 'epoch_1.pth'))
-        for key in ('state_dict', 'optimizer', 'param_schedulers', 'random_states'):
-            _assert_equal(alone[key], cohort[key], f'{name}:{key}')
+        assert not differences(*[{key: c[key] for key in CHECKPOINT_KEYS}
+                                 for c in (alone, cohort)], name)
         assert not any(k.startswith('teacher.') for k in cohort['state_dict'])
     fitnet = load_local_checkpoint(os.path.join(root, 'cohort', 'fitnet', 'epoch_1.pth'))
     assert any(k.startswith('methods.fitnet.') for k in fitnet['state_dict'])

@@ -38,7 +38,7 @@ from kdbench.distill.shared_teacher import SharedTeacher
 from kdbench.paths import config_path
 from kdbench.testing import TeacherCheckpoints, build_distiller_case
 
-from .measure import peak_extra_bytes, timed
+from .measure import mib, peak_extra_bytes, timed
 from .overhead import TASKS, _quantiles, machine, methods, task_shape
 
 ROUNDS = ('cohort', 'separate')
@@ -188,10 +188,6 @@ def summary_line(r: dict) -> str:
             f"[IQR {q['q1']:.3f}-{q['q3']:.3f}]")
 
 
-def _mib(value: Optional[int]) -> str:
-    return '-' if value is None else f'{value / 2 ** 20:.0f}'
-
-
 def markdown_table(report: dict) -> str:
     """One row per task: times, ratios and memory."""
     lines = ['| task | members | batch, size | cohort s | separate s | ratio cohort/separate, '
@@ -204,7 +200,7 @@ def markdown_table(report: dict) -> str:
         lines.append(
             f"| {r['task']} | {len(r['members'])} | {r['batch']}, {r['input_size']} | "
             f"{m['cohort']:.3f} | {m['separate']:.3f} | {q['median']:.3f} "
-            f"[{q['q1']:.3f}-{q['q3']:.3f}] | {c['median']:.3f} | {_mib(peak['cohort'])} / "
-            f"{_mib(peak['separate'])} | {_mib(res['teacher'] + res['members'])} / "
-            f"{_mib(res['teacher'] + res['largest_member'])} |")
+            f"[{q['q1']:.3f}-{q['q3']:.3f}] | {c['median']:.3f} | {mib(peak['cohort'])} / "
+            f"{mib(peak['separate'])} | {mib(res['teacher'] + res['members'])} / "
+            f"{mib(res['teacher'] + res['largest_member'])} |")
     return '\n'.join(lines)

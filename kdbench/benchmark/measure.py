@@ -113,6 +113,11 @@ class CpuClock:
                     wall_seconds=time.perf_counter() - self._wall)
 
 
+def mib(value: Optional[int]) -> str:
+    """``value`` bytes in whole MiB for a table ('-' when unknown)."""
+    return '-' if value is None else f'{value / 2 ** 20:.0f}'
+
+
 def describe_cpu(user: float, system: float) -> str:
     """``'CPU time 12.3 s (user 11.0 + sys 1.3)'``."""
     return f'CPU time {user + system:.1f} s (user {user:.1f} + sys {system:.1f})'

@@ -34,7 +34,7 @@ from mmengine.registry import DefaultScope
 from kdbench.distill.table import registered_methods
 from kdbench.testing import DistillerCase, Shape, TeacherCheckpoints, build_distiller_case
 
-from .measure import peak_extra_bytes, timed
+from .measure import mib, peak_extra_bytes, timed
 from .targets import ratio_target
 
 PHASES = ('teacher', 'student', 'distill')
@@ -305,10 +305,6 @@ def summary_line(r: dict) -> str:
             f"distill {m['distill']:.3f} s")
 
 
-def _mib(value: Optional[int]) -> str:
-    return '-' if value is None else f'{value / 2 ** 20:.0f}'
-
-
 def markdown_table(report: dict) -> str:
     """The report as a Markdown table, one row per (task, method, variant)."""
     lines = ['| task | method | variant | batch, size | (a) teacher s | (b) student s '
@@ -327,6 +323,6 @@ def markdown_table(report: dict) -> str:
             f"| {r['task']} | {r['method']} | {r['variant']} | {r['batch']}, "
             f"{r['input_size'][0]} | {m['teacher']:.3f} | {m['student']:.3f} | "
             f"{m['distill']:.3f} | {q['median']:.3f} [{q['q1']:.3f}-{q['q3']:.3f}] "
-            f"({q['min']:.3f}-{q['max']:.3f}) | {target} | {_mib(mem['teacher'])} / "
-            f"{_mib(mem['student'])} / {_mib(mem['distill'])} |")
+            f"({q['min']:.3f}-{q['max']:.3f}) | {target} | {mib(mem['teacher'])} / "
+            f"{mib(mem['student'])} / {mib(mem['distill'])} |")
     return '\n'.join(lines)
