@@ -22,6 +22,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #: Printed to the job's log when training fails; the runner shows the lines above it.
 FAILED_MARK = 'kdbench: training exited with status'
 STOP_TIMEOUT_S = 60
+#: How long a job whose training was killed by a signal waits for the requeue signal.
+SIGNAL_GRACE_S = 60
+POLL_S = 0.5
 
 
 def train_command(config: str, work_dir: str, gpus: int,
@@ -43,6 +46,23 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+def _stop(pid: int) -> None:
+    """SIGTERM the child, SIGKILL it after :data:`STOP_TIMEOUT_S`; reaped with
+    ``os.waitpid``: this runs in a signal handler, maybe inside ``Popen.poll``, whose lock
+    ``Popen.wait`` would wait on forever."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while os.waitpid(pid, os.WNOHANG)[0] == 0:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return
+            time.sleep(POLL_S)
+    except (ProcessLookupError, ChildProcessError):      # already ended and reaped
+        return
 
 
 class TrainJob(Checkpointable):
@@ -67,8 +87,13 @@ class TrainJob(Checkpointable):
         self._started = time.perf_counter()
         self._child = subprocess.Popen(self.command, cwd=self.cwd, env=env,
                                        preexec_fn=_ignore_preemption_signal)
-        status = self._child.wait()
+        while (status := self._child.poll()) is None:   # not wait(): see checkpoint()
+            time.sleep(POLL_S)
         self._child = None
+        if status < 0:      # killed by a signal: on preemption Slurm's requeue signal follows
+            print(f'kdbench: training killed by signal {-status}; waiting '
+                  f'{SIGNAL_GRACE_S} s for a requeue', flush=True)
+            time.sleep(SIGNAL_GRACE_S)
         if status != 0:
             print(f'{FAILED_MARK} {status}', flush=True)
             raise RuntimeError(f'{self.name}: training exited with status {status}')
@@ -81,13 +106,7 @@ class TrainJob(Checkpointable):
         child = self._child
         if child is not None:
             self.seconds += time.perf_counter() - self._started
-        if child is not None and child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            _stop(child.pid)
         return DelayedSubmission(self)
 
     def __getstate__(self) -> dict:
