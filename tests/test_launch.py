@@ -5,6 +5,7 @@ interrupted after its first checkpoint is requeued and ends with the weights of 
 uninterrupted run. Also: the commands, Slurm parameters, status table and bad input."""
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from kdbench.benchmark import Suite
 from kdbench.benchmark.launch import (JOBS_FILE, LaunchOptions, SuiteLauncher, job_alive,
                                       log_tail, make_executor, slurm_parameters)
 from kdbench.benchmark.results import metric_history
-from kdbench.benchmark.train_job import FAILED_MARK, train_command
+from kdbench.benchmark.train_job import FAILED_MARK, TrainJob, train_command
 from kdbench.utils.checkpoint import load_local_checkpoint
 
 DEMO = os.path.join(ROOT, 'configs', 'demo')
@@ -147,7 +148,7 @@ def test_an_interrupted_job_is_requeued_and_ends_as_an_uninterrupted_run(suite_d
         out = runner.communicate(timeout=900)[0]
         assert runner.returncode == 0, out[-3000:]
     log = (requeued / 'submitit' / controller / f'{controller}_0_log.out').read_text()
-    assert 'Requeued job' in log and log.count('--resume auto') == 2
+    assert 'Requeued job' in log and log.count('kdbench: baseline resnet8 seed 0: ') == 2
     assert len(list(run_dir.glob('*/vis_data'))) == 2          # two attempts
     weights = [load_local_checkpoint(str(w / 'resnet8_digits' / 'seed_0' / 'epoch_3.pth'))
                ['state_dict'] for w in (whole, requeued)]
@@ -242,3 +243,28 @@ def test_bad_launcher_options_and_suite_slurm_are_refused(suite_dir, tmp_path):
         + "slurm = 'account=lab'\n")
     with pytest.raises(ValueError, match="slurm must be a dict of #SBATCH parameters"):
         Suite(str(tmp_path / 'bad.py'), str(tmp_path))
+
+
+def test_train_job_runs_its_command_times_it_and_raises_on_failure(tmp_path, capfd):
+    probe = ('import json, os, signal; json.dump(dict(port=os.environ["MASTER_PORT"], '
+             'python=os.environ["PYTHON"], '
+             'usr2=signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN), open("probe.json", "w"))')
+    assert TrainJob([sys.executable, '-c', probe], 'run', str(tmp_path), 'time.json')() == 'run'
+    probed = json.loads((tmp_path / 'probe.json').read_text())
+    assert probed['port'].isdigit() and probed['usr2'] is True       # left to the job
+    assert probed['python'] == os.environ.get('PYTHON', sys.executable)
+    assert json.loads((tmp_path / 'time.json').read_text())['seconds'] > 0
+    with pytest.raises(RuntimeError, match='bad: training exited with status 3'):
+        TrainJob([sys.executable, '-c', 'raise SystemExit(3)'], 'bad', str(tmp_path), 't')()
+    assert f'{FAILED_MARK} 3' in capfd.readouterr().out
+
+
+def test_checkpoint_stops_the_training_and_resubmits_the_same_job(tmp_path):
+    job = TrainJob(['sleep', '60'], 'run', str(tmp_path), 'time.json')
+    job._child = subprocess.Popen(['sleep', '60'])
+    job._started = time.perf_counter() - 5.0
+    delayed = job.checkpoint()
+    with pytest.raises(ProcessLookupError):
+        os.kill(job._child.pid, 0)                     # stopped and reaped
+    assert delayed.function is job and job.seconds >= 5.0
+    assert pickle.loads(pickle.dumps(job)).command == ['sleep', '60']
