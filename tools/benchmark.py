@@ -4,6 +4,8 @@
     python tools/benchmark.py SUITE --commands [--gpus 8] [--partition P]   # cluster jobs
     python tools/benchmark.py SUITE --collect                               # tables only
     python tools/benchmark.py SUITE --cohort [--dry-run]      # students in cohorts
+    python tools/benchmark.py SUITE --launcher slurm|local [--partition P] [--gpus N]
+        [--timeout-min M] [--max-parallel J] [--slurm KEY=VALUE ...] [--retry-failed]
 
 Trains every unfinished run of SUITE in this process (finished runs are skipped, a failing
 run is recorded and the suite goes on), then writes ``results.csv``, ``results.md`` (ours
@@ -22,6 +24,13 @@ and, for each group, the key that kept it apart from the earlier ones, and train
 A pass that trains writes ``suite_time.json`` to each suite's work dir and prints it: CPU
 time (user + sys of this process and every process it started) and wall time.
 
+``--launcher slurm|local`` submits every unfinished run as a submitit job (teachers
+first, students once their teacher finished; job folders under ``<work dir>/submitit``),
+prints a status table until the suite is done and writes the tables as runs end; started
+again, it re-attaches to its jobs. A job at its time limit or preempted is requeued and
+resumes from its last checkpoint; failed runs are resubmitted with ``--retry-failed``
+(docs/benchmarks.md, kdbench/benchmark/launch.py).
+
 Exit status 1 when a run of the suites failed (after the other runs and the tables; the
 last line names each failed run's ``failure.json``), else 0.
 """
@@ -30,15 +39,13 @@ import os
 import sys
 from typing import List, Tuple
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config
-
-from kdbench.apis import train
-from kdbench.apis.cohort import train_cohort
+from kdbench.apis.quiet import train_cohort_quietly, train_quietly
 from kdbench.benchmark import Suite, plot_methods_vs_baseline, plot_training_curves
 from kdbench.benchmark.cohorts import describe_groups
 from kdbench.benchmark.measure import CpuClock, cpu_seconds_so_far, describe_cpu
+from kdbench.benchmark.launch import LAUNCHERS, LaunchOptions, SuiteLauncher
 from kdbench.benchmark.suite import FAILURE_FILE
 
 
@@ -58,35 +65,50 @@ def parse_args() -> argparse.Namespace:
                         'length and seed as cohorts (docs/cohorts.md)')
     parser.add_argument('--dry-run', action='store_true',
                         help='with --cohort: print the cohorts and why runs were kept apart')
-    parser.add_argument('--gpus', type=int, default=8, help='GPUs per run (--commands)')
-    parser.add_argument('--partition', help='slurm partition (--commands): srun lines')
+    parser.add_argument('--gpus', type=int, help='GPUs per run (--commands: default 8; '
+                        '--launcher: default 1, 0 for local jobs on a machine without GPUs)')
+    parser.add_argument('--partition', help='slurm partition (--commands: srun lines; '
+                        '--launcher slurm)')
+    parser.add_argument('--launcher', choices=LAUNCHERS,
+                        help='submit the unfinished runs as submitit jobs and track them')
+    parser.add_argument('--timeout-min', type=int,
+                        help='--launcher: time limit per job in minutes (default 1440; a job '
+                        'that reaches it is requeued and resumes)')
+    parser.add_argument('--max-parallel', type=int,
+                        help='--launcher: jobs at once (default: 1 local, no limit slurm)')
+    parser.add_argument('--slurm', nargs='+', action=DictAction, default={},
+                        metavar='KEY=VALUE', help='--launcher slurm: extra #SBATCH parameters '
+                        "(over the suite's slurm dict), e.g. account=lab mem=64G")
+    parser.add_argument('--retry-failed', action='store_true',
+                        help='--launcher: resubmit the runs that failed')
     parser.add_argument('--verbose', action='store_true', help="mmengine's INFO log lines")
     args = parser.parse_args()
     if args.dry_run and not args.cohort:
         parser.error('--dry-run prints the cohorts of --cohort: add --cohort.')
     if args.cohort and (args.commands or args.collect):
         parser.error('--cohort trains in this process: leave out --commands/--collect.')
+    if args.launcher and (args.commands or args.collect or args.cohort):
+        parser.error('--launcher submits single runs: leave out --commands/--collect/--cohort.')
+    launch_only = [f'--{k.replace("_", "-")}' for k in (
+        'timeout_min', 'max_parallel', 'retry_failed') if getattr(args, k)]
+    if launch_only and not args.launcher:
+        parser.error(f'{", ".join(launch_only)} need --launcher slurm|local.')
+    if args.slurm and args.launcher != 'slurm':
+        parser.error('--slurm KEY=VALUE sets #SBATCH parameters: add --launcher slurm.')
+    if any(value is not None and value < low for value, low in (
+            (args.max_parallel, 1), (args.timeout_min, 1), (args.gpus, 0))):
+        parser.error('--max-parallel and --timeout-min must be at least 1, --gpus at least 0.')
     return args
 
 
-def quiet(cfg, name: str, verbose: bool):
-    """``cfg`` with one progress line per epoch (mmengine's log to the work dir only)."""
-    if not verbose:
-        cfg.log_level = 'WARNING'
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='ProgressHook',
-                                                                 name=name)]
-    return cfg
-
-
-def train_quietly(cfg, name: str, verbose: bool) -> None:
-    """Train with one progress line per epoch (mmengine's log to the work dir only)."""
-    train(quiet(cfg, name, verbose))
-
-
-def train_cohort_quietly(cfgs, names, verbose: bool) -> list:
-    """Train the configs as one cohort, quietly; each member's error (``None``: trained)."""
-    members = train_cohort([quiet(cfg, name, verbose) for cfg, name in zip(cfgs, names)])
-    return [member.error for member in members]
+def launch_options(suite: Suite, args: argparse.Namespace) -> LaunchOptions:
+    """``--launcher`` and its options; a local job gets no GPU on a machine without."""
+    import torch
+    gpus = args.gpus if args.gpus is not None else int(
+        args.launcher == 'slurm' or torch.cuda.is_available())
+    max_parallel = args.max_parallel or (1 if args.launcher == 'local' else None)
+    return LaunchOptions(args.launcher, gpus, args.partition, args.timeout_min or 24 * 60,
+                         max_parallel, dict(suite.slurm, **args.slurm), args.retry_failed)
 
 
 def expand(path: str, work_dir: str):
@@ -116,7 +138,8 @@ def run(path: str, work_dir: str, args: argparse.Namespace) -> Tuple[str, List[s
     failed runs (:func:`failed_runs`)."""
     suite = Suite(path, work_dir, args.cfg_options)
     if args.commands:
-        print('\n'.join(suite.commands(args.gpus, args.partition)))
+        gpus = 8 if args.gpus is None else args.gpus
+        print('\n'.join(suite.commands(gpus, args.partition)))
         return '', []
     if args.dry_run:
         teachers = [f'  {run.name} seed {seed}: {run.config}' for run in suite.runs
@@ -126,7 +149,9 @@ def run(path: str, work_dir: str, args: argparse.Namespace) -> Tuple[str, List[s
         print('\n'.join([f'{path}:', *lines, *describe_groups(suite.cohort_groups())]))
         return '', []
     clock, trained = CpuClock(), suite.unfinished()
-    if not args.collect:
+    if args.launcher:
+        SuiteLauncher(suite, launch_options(suite, args)).run()
+    elif not args.collect:
         suite.run_local(lambda cfg, name: train_quietly(cfg, name, args.verbose),
                         train_cohort_fn=(lambda cfgs, names: train_cohort_quietly(
                             cfgs, names, args.verbose)) if args.cohort else None)

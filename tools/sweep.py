@@ -18,13 +18,13 @@ Exit status 1 when the grid is refused (nothing trained), when a trial failed (a
 others and the tables; ``failure.json`` in its folder) or when no setting could be chosen.
 """
 import argparse
+import functools
 import os
 import sys
 
 from mmengine.config import DictAction
 
-from kdbench.apis import train
-from kdbench.apis.cohort import train_cohort
+from kdbench.apis.quiet import train_cohort_quietly, train_quietly
 from kdbench.benchmark.suite import FAILURE_FILE
 from kdbench.benchmark.sweep import Sweep
 from kdbench.benchmark.sweep_report import by_setting, choose, chosen_text, collect, report
@@ -49,15 +49,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def quiet(cfg, name: str, verbose: bool):
-    """``cfg`` printing one progress line per epoch (mmengine's log to the work dir only)."""
-    if not verbose:
-        cfg.log_level = 'WARNING'
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='ProgressHook',
-                                                                 name=name)]
-    return cfg
-
-
 def main() -> None:
     args = parse_args()
     work_dir = args.work_dir or os.path.join(
@@ -67,14 +58,9 @@ def main() -> None:
     except (ValueError, FileNotFoundError) as err:       # the grid, config or inputs
         sys.exit(f'Nothing trained: {err}')
 
-    def train_fn(cfg, name: str) -> None:
-        train(quiet(cfg, name, args.verbose))
-
-    def train_cohort_fn(cfgs, names) -> list:
-        return [member.error for member in train_cohort(
-            [quiet(cfg, name, args.verbose) for cfg, name in zip(cfgs, names)])]
-
-    cohort_fn = train_cohort_fn if args.cohort else None
+    train_fn = functools.partial(train_quietly, verbose=args.verbose)
+    cohort_fn = functools.partial(train_cohort_quietly, verbose=args.verbose) \
+        if args.cohort else None
     sweep.run(sweep.trials, train_fn, train_cohort_fn=cohort_fn)
     trials = collect(sweep, sweep.trials)
     chosen, why = choose(by_setting(sweep, trials))

@@ -25,9 +25,13 @@ def read_scalars(path: str) -> List[dict]:
 
 
 def metric_history(work_dir: str, metric: str) -> List[float]:
-    """Every validation value of ``metric`` logged in ``work_dir``'s latest run, in order."""
-    path = scalar_log(work_dir)
-    return [r[metric] for r in read_scalars(path) if metric in r] if path else []
+    """Every validation value of ``metric`` logged in ``work_dir``, in step order. A resumed
+    run (``--resume``, a requeued job) logs each attempt in its own folder: the attempts
+    are read oldest first and a step logged again keeps its latest value."""
+    by_step: Dict[int, float] = {}
+    for path in sorted(glob.glob(os.path.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        by_step.update((r['step'], r[metric]) for r in read_scalars(path) if metric in r)
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def final_metrics(work_dir: str) -> Optional[dict]:

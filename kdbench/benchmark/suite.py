@@ -20,6 +20,8 @@ A suite is a Python file (read with mmengine's Config)::
     released_teachers = dict(path='cifar_teachers/{name}_vanilla/ckpt_epoch_240.pth',
                              names=dict(resnet50='ResNet50'))   # optional: distil from these
                                           # files (name: the teacher's, or its entry in names)
+    slurm = dict(account='lab', qos='high')   # optional: extra #SBATCH parameters of
+                                          # --launcher slurm (kdbench/benchmark/launch.py)
 
 ``methods = 'registered'`` runs, for each pair, every method of the method table
 (:func:`kdbench.distill.table.registered_methods`, in its order, under its
@@ -126,6 +128,10 @@ class Suite:
         here = os.path.dirname(os.path.abspath(path))
         self.dataset, self.metric = spec.dataset, spec.metric
         self.cfg_options = dict(spec.get('cfg_options', {}), **(cfg_options or {}))
+        if not isinstance(spec.get('slurm', {}), dict):
+            raise ValueError(f"Suite '{path}': slurm must be a dict of #SBATCH parameters, "
+                             f"e.g. slurm = dict(account='lab'); got {spec.slurm!r}.")
+        self.slurm = dict(spec.get('slurm', {}))
         self.reference = (R.load_reference(os.path.join(here, spec.reference))
                           if spec.get('reference') else [])
         names = dict(DEFAULT_NAMES, **spec.get('names', {}))
