@@ -77,6 +77,7 @@ def test_markdown_has_a_row_per_case(smoke):
     assert 'Launchers' not in text
 
 
+@pytest.mark.slow
 def test_a_nan_case_fails_with_a_non_zero_exit(tmp_path, monkeypatch):
     forward = KD.forward
     monkeypatch.setattr(KD, 'forward', lambda self, *args: {

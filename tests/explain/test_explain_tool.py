@@ -127,6 +127,7 @@ def test_no_base_model_is_refused(files):
 SEG_DIR = os.path.join(ROOT, 'configs/demo/seg')
 
 
+@pytest.mark.slow
 def test_tool_runs_on_segmentation_checkpoints(tmp_path):
     """DeepLabV3+ R34 -> R18 on the digit scenes: seg Grad-CAM maps, scores per stage."""
     teacher_cfg = os.path.join(SEG_DIR, 'deeplabv3p_r34_digitseg.py')

@@ -4,6 +4,8 @@ sampler pads one)."""
 import os
 import sys
 
+import pytest
+
 from seg_data import write_voc
 from test_seg_tools import _data_options
 from shared_setup import ROOT
@@ -17,6 +19,7 @@ from test_distributed import cli_options, last_json, run_script  # noqa: E402
 CONFIG = os.path.join(ROOT, 'configs', 'seg', 'kd_deeplabv3p_r101_r18_voc.py')
 
 
+@pytest.mark.slow
 def test_two_process_segmentation_distillation_and_exact_evaluation(tmp_path, teacher_ckpt):
     write_voc(tmp_path / 'voc', n=5)
     teacher = teacher_ckpt(dict(type='DeepLabV3PlusSegmentor', encoder='resnet18',
