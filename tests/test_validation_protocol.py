@@ -115,6 +115,17 @@ def test_train_tool_refuses_a_bad_key_before_building_anything(tmp_path):
     assert not (tmp_path / 'w').exists()
 
 
+def test_train_cohort_tool_refuses_a_bad_key_before_building_anything(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'train_cohort.py'), CIFAR,
+         '--work-dir-root', str(tmp_path / 'w'), '--cfg-options', 'validation.split=holdout',
+         'validation.size=0'], capture_output=True, text=True, cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode == 1
+    assert 'validation.size must be a whole number of items >= 1' in result.stderr
+    assert CIFAR in result.stderr and not (tmp_path / 'w').exists()
+
+
 def test_runner_config_is_the_training_config(tmp_path):
     from kdbench.apis import KDRunner
     cfg = load_config(os.path.join(ROOT, 'configs', 'demo', 'resnet8_digits.py'),

@@ -27,6 +27,7 @@ from kdbench.apis.cli import add_trust_option, apply_seed
 from kdbench.apis.cohort import train_cohort
 from kdbench.apis.cohort_check import member_name
 from kdbench.apis.cohort_runner import CohortError
+from kdbench.apis.validation import training_config
 from kdbench.utils.distributed import finish_distributed
 
 
@@ -62,6 +63,10 @@ def member_configs(args: argparse.Namespace) -> List[Config]:
         work_dir = os.path.join(args.work_dir_root, name) if args.work_dir_root else None
         cfg = load_config(path, args.cfg_options, work_dir, args.launcher,
                           strict=args.strict_config)
+        try:
+            training_config(cfg)        # a bad `validation` key stops here, before any build
+        except ValueError as err:
+            sys.exit(f'{path}: {err}')
         apply_seed(cfg, args.seed, args.deterministic)
         if args.trust_checkpoint:
             cfg.trust_checkpoint = True
