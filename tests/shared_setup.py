@@ -23,6 +23,21 @@ def shrink_to_iterations(cfg: Config, max_iters: int = 2,
     return cfg
 
 
+def write_digits_suite_configs(root) -> None:
+    """Write ``root/configs``: the demo digits pair (teacher resnet20, baseline resnet8, KD)
+    and ``broken_resnet20_resnet8_digits.py``, a KD config naming a method that does not
+    exist, for suites whose runs must include a failure."""
+    demo = os.path.join(ROOT, 'configs', 'demo')
+    configs = os.path.join(str(root), 'configs')
+    os.makedirs(configs)
+    for name in ('resnet20_digits.py', 'resnet8_digits.py', 'kd_resnet20_resnet8_digits.py'):
+        with open(os.path.join(configs, name), 'w') as f:
+            f.write(f"_base_ = ['{os.path.join(demo, name)}']\n")
+    with open(os.path.join(configs, 'broken_resnet20_resnet8_digits.py'), 'w') as f:
+        f.write(f"_base_ = ['{os.path.join(demo, 'kd_resnet20_resnet8_digits.py')}']\n"
+                "model = dict(methods=dict(kd=dict(type='NoSuchMethod')))\n")
+
+
 @contextlib.contextmanager
 def registered_method(cls: type) -> Iterator[type]:
     """Register a test-only distillation method for the duration of the block, so that the

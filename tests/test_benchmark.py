@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from shared_setup import ROOT
+from shared_setup import ROOT, write_digits_suite_configs
 
 from kdbench.benchmark import Suite
 from kdbench.benchmark.compare import checkpoints, compare_suite_dirs
@@ -28,13 +28,7 @@ def suite_dir(tmp_path_factory):
     """A suite of the demo pair with KD and a method whose config is broken on purpose,
     and a reference file with a number for the baseline and for KD."""
     root = tmp_path_factory.mktemp('suite')
-    configs = root / 'configs'
-    configs.mkdir()
-    for name in ('resnet20_digits.py', 'resnet8_digits.py', 'kd_resnet20_resnet8_digits.py'):
-        (configs / name).write_text(f"_base_ = ['{os.path.join(DEMO, name)}']\n")
-    (configs / 'broken_resnet20_resnet8_digits.py').write_text(
-        f"_base_ = ['{os.path.join(DEMO, 'kd_resnet20_resnet8_digits.py')}']\n"
-        "model = dict(methods=dict(kd=dict(type='NoSuchMethod')))\n")
+    write_digits_suite_configs(root)
     (root / 'reference.csv').write_text(
         '# test reference\n'
         'dataset,teacher,student,method,metric,value,source,table,protocol\n'

@@ -13,7 +13,7 @@ import time
 
 import pytest
 import torch
-from shared_setup import ROOT
+from shared_setup import ROOT, write_digits_suite_configs
 
 from kdbench.benchmark import Suite
 from kdbench.benchmark.launch import (JOBS_FILE, LaunchOptions, SuiteLauncher, job_alive,
@@ -67,13 +67,7 @@ def suite_dir(tmp_path_factory):
     """``tiny.py``: teacher, baseline, KD and a method broken on purpose (digits, seed 0);
     ``alone.py``: the baseline alone."""
     root = tmp_path_factory.mktemp('launch_suite')
-    configs = root / 'configs'
-    configs.mkdir()
-    for name in ('resnet20_digits.py', 'resnet8_digits.py', 'kd_resnet20_resnet8_digits.py'):
-        (configs / name).write_text(f"_base_ = ['{os.path.join(DEMO, name)}']\n")
-    (configs / 'broken_resnet20_resnet8_digits.py').write_text(
-        f"_base_ = ['{os.path.join(DEMO, 'kd_resnet20_resnet8_digits.py')}']\n"
-        "model = dict(methods=dict(kd=dict(type='NoSuchMethod')))\n")
+    write_digits_suite_configs(root)
     spec = ("dataset = 'digits'\nconfig_dir = 'configs'\nmetric = 'accuracy/top1'\n"
             "seeds = [0]\npairs = [('resnet20', 'resnet8')]\n")
     (root / 'tiny.py').write_text(spec + "methods = {'KD': 'kd', 'Broken': 'broken'}\n")

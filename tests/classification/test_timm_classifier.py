@@ -270,14 +270,20 @@ def test_pre_pool_of_a_class_token_vit_is_the_normalised_patch_tokens():
     assert not torch.allclose(head(taps['pre_pool'].mean((2, 3))), logits, atol=1e-2)
 
 
+def _cat_kd_distiller(teacher_name: str, student_name: str, teacher_ckpt):
+    """A Distiller in train mode with CAT-KD only, between two timm models (the student's
+    classifier bias-free, as CAT-KD needs)."""
+    teacher = timm_cfg(teacher_name)
+    torch.manual_seed(0)
+    return MODELS.build(dict(
+        type='Distiller', teacher=teacher,
+        student=timm_cfg(student_name, classifier_bias=False),
+        teacher_ckpt=teacher_ckpt(teacher), methods=dict(cat=dict(type='CATKD')))).train()
+
+
 def test_cat_kd_on_a_convnext_student_trains_its_head_norm(teacher_ckpt):
     """The head norm's weight and bias reach the student's CAMs (``transform_params``)."""
-    teacher = timm_cfg('resnet10t')
-    torch.manual_seed(0)
-    distiller = MODELS.build(dict(
-        type='Distiller', teacher=teacher,
-        student=timm_cfg('convnext_atto', classifier_bias=False),
-        teacher_ckpt=teacher_ckpt(teacher), methods=dict(cat=dict(type='CATKD')))).train()
+    distiller = _cat_kd_distiller('resnet10t', 'convnext_atto', teacher_ckpt)
     _randomise_norms(distiller.student)
     batch = distiller.student.example_batch(2, 64, torch.Generator().manual_seed(0))
     data = distiller.data_preprocessor(batch, True)
@@ -289,12 +295,7 @@ def test_cat_kd_on_a_convnext_student_trains_its_head_norm(teacher_ckpt):
 
 
 def test_cat_kd_steps_on_pooling_linear_heads(teacher_ckpt):
-    teacher = timm_cfg('regnetx_002')
-    torch.manual_seed(0)
-    distiller = MODELS.build(dict(
-        type='Distiller', teacher=teacher,
-        student=timm_cfg('resnet10t', classifier_bias=False),
-        teacher_ckpt=teacher_ckpt(teacher), methods=dict(cat=dict(type='CATKD')))).train()
+    distiller = _cat_kd_distiller('regnetx_002', 'resnet10t', teacher_ckpt)
     batch = distiller.student.example_batch(2, 64, torch.Generator().manual_seed(0))
     losses = distiller(**distiller.data_preprocessor(batch, True), mode='loss')
     losses['loss_cat'].backward()
