@@ -29,7 +29,7 @@ def test_test_protocol_runs_give_best_and_last_epoch_on_test(tmp_path):
 def test_holdout_runs_give_the_test_value_chosen_on_validation(tmp_path):
     final = dict(protocol='holdout', val={METRIC: 70.0}, test={METRIC: 66.5})
     work_dir = _run_dir(tmp_path, [55.0, 70.0, 68.0], final)         # validation values
-    assert seed_numbers(work_dir, METRIC) == dict(protocol='holdout', chosen=66.5)
+    assert seed_numbers(work_dir, METRIC) == dict(protocol='holdout', chosen=66.5, val=70.0)
     assert seed_numbers(work_dir, 'mIoU') == {}
 
 

@@ -4,12 +4,14 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pytest
 from mmengine.config import Config
 from shared_setup import ROOT
 
 from kdbench.apis import load_config
 from kdbench.apis.validation import ValidationProtocol, training_config, validation_protocol
+from kdbench.registry import DATASETS
 
 CIFAR = os.path.join(ROOT, 'configs', 'cls', 'kd_resnet32x4_resnet8x4_cifar100.py')
 VOC = os.path.join(ROOT, 'configs', 'seg', 'at_deeplabv3p_r101_r18_voc.py')
@@ -58,6 +60,20 @@ def test_holdout_uses_the_val_pipeline_of_segmentation_and_wrapped_sets():
     assert out.train_dataloader.dataset.dataset.dataset.pipeline
 
 
+def test_unused_holds_out_of_what_a_reduced_set_leaves_out_and_trains_on_all_of_it():
+    cfg = load_config(FEWDIGITS, {'validation.split': 'holdout', 'validation.source': 'unused',
+                                  'validation.size': 450})
+    out = training_config(cfg)
+    assert _plain(out.train_dataloader) == _plain(cfg.train_dataloader)     # all 130 images
+    val = DATASETS.build(out.val_dataloader.dataset)
+    train = DATASETS.build(out.train_dataloader.dataset)
+    pool = val.dataset                          # the 1217 images the reduction leaves out
+    assert (len(val), len(train), len(pool)) == (450, 130, 1347 - 130)
+    assert not set(pool.indices[val.indices]) & set(train.indices)
+    assert np.bincount(val.labels).min() >= 43            # stratified: 45 per class or so
+    assert out.val_dataloader.dataset.dataset.dataset.pipeline is None    # the val pipeline
+
+
 def test_fraction_and_cli_values_reach_the_split():
     with warnings.catch_warnings():
         warnings.simplefilter('error')           # 'validation' is a known kdbench key
@@ -80,6 +96,10 @@ def test_fraction_and_cli_values_reach_the_split():
     (dict(split='holdout', size=10, fraction=0.1), 'both size=10 and fraction=0.1'),
     (dict(split='holdout', seed='zero'), 'validation.seed must be an integer'),
     (dict(split='holdout', sizes=10), r"unknown keys \['sizes'\]"),
+    (dict(split='holdout', source='test'), r"validation.source must be one of \['train', "
+                                           r"'unused'\]"),
+    (dict(split='holdout', source='unused'), "CIFAR100.* reduces nothing .*use "
+                                             "validation.source='train'"),
 ])
 def test_bad_values_are_refused_naming_the_key(value, match):
     cfg = load_config(CIFAR)

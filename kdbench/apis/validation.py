@@ -4,6 +4,7 @@
 
     validation = dict(split='test')                        # default: the papers' protocol
     validation = dict(split='holdout', size=5000, seed=0)  # or fraction=0.1 instead of size
+    validation = dict(split='holdout', source='unused', size=450)   # a reduced training set
 
 With ``split='test'`` (the default, also when the key is absent) nothing changes: the run
 validates on its ``val_dataloader`` (the test split). With ``split='holdout'``,
@@ -12,8 +13,11 @@ set, validation the held-out part of it (:class:`~kdbench.holdout.HoldoutSplit`,
 ``val_dataloader``'s pipeline and loader settings), and the test split
 (``test_dataloader``, unchanged) is evaluated once at the end of training. ``size`` and
 ``fraction`` are read only with ``'holdout'``; neither given: the dataset's
-``HOLDOUT_DEFAULT``. Every run gets the :class:`~kdbench.hooks.FinalMetricsHook`, which
-writes ``final_metrics.json`` (docs/validation.md).
+``HOLDOUT_DEFAULT``. ``source='unused'`` holds the validation part out of the items a
+reduced training set leaves out (a dataset class with a ``LEFT_OUT`` keyword, e.g.
+``ClassSubsetDataset``) instead, and training keeps its whole set. Every run gets the
+:class:`~kdbench.hooks.FinalMetricsHook`, which writes ``final_metrics.json``
+(docs/validation.md).
 """
 from __future__ import annotations
 
@@ -22,23 +26,29 @@ from dataclasses import dataclass
 from typing import Any, List, Optional
 
 from mmengine.config import Config
+from mmengine.utils import import_modules_from_strings
 
 import kdbench.holdout  # noqa: F401  (registers HoldoutSplit)
+from kdbench.registry import DATASETS
 
 PROTOCOLS = ('test', 'holdout')
-_KEYS = ('split', 'size', 'fraction', 'seed')
+_KEYS = ('split', 'size', 'fraction', 'seed', 'source')
+#: Where the held-out part comes from: the training set, or the items it leaves out.
+SOURCES = ('train', 'unused')
 _EXAMPLE = "validation = dict(split='holdout', size=5000, seed=0)"
 
 
 @dataclass(frozen=True)
 class ValidationProtocol:
     """The checked ``validation`` key: ``split`` in :data:`PROTOCOLS`, the held-out
-    ``size`` (items) or ``fraction``, and the split ``seed``."""
+    ``size`` (items) or ``fraction``, the split ``seed`` and the ``source`` in
+    :data:`SOURCES`."""
 
     split: str = 'test'
     size: Optional[int] = None
     fraction: Optional[float] = None
     seed: int = 0
+    source: str = 'train'
 
     @property
     def holdout(self) -> bool:
@@ -80,7 +90,13 @@ def validation_protocol(cfg: Config) -> ValidationProtocol:
                          'one.')
     if not _is_int(seed):
         raise ValueError(f'validation.seed must be an integer, got {seed!r}.')
-    return ValidationProtocol(split, size, None if fraction is None else float(fraction), seed)
+    source = value.get('source', 'train')
+    if source not in SOURCES:
+        raise ValueError(f"validation.source must be one of {list(SOURCES)} ('train': hold the "
+                         "validation part out of the training set; 'unused': out of the items "
+                         f'a reduced training set leaves out), got {source!r}.')
+    return ValidationProtocol(split, size, None if fraction is None else float(fraction), seed,
+                              source)
 
 
 def training_config(cfg: Config) -> Config:
@@ -113,12 +129,35 @@ def _split_training_set(cfg: Config, protocol: ValidationProtocol) -> None:
     split.update({k: v for k, v in (('size', protocol.size), ('fraction', protocol.fraction))
                   if v is not None})
     val_dataset = _with_pipeline(train['dataset'], _pipeline_of(val['dataset']))
+    if protocol.source == 'unused':
+        val_dataset = _left_out(val_dataset, cfg)
     # new dicts, not edits: val_dataloader and test_dataloader may be one object
     cfg['val_dataloader'] = dict(copy.deepcopy(dict(val)), dataset=dict(
         type='HoldoutSplit', dataset=val_dataset, part='val', **split))
-    cfg['train_dataloader'] = dict(copy.deepcopy(dict(train)), dataset=dict(
-        type='HoldoutSplit', dataset=copy.deepcopy(dict(train['dataset'])), part='train',
-        **split))
+    if protocol.source == 'train':
+        cfg['train_dataloader'] = dict(copy.deepcopy(dict(train)), dataset=dict(
+            type='HoldoutSplit', dataset=copy.deepcopy(dict(train['dataset'])), part='train',
+            **split))
+
+
+def _left_out(dataset: dict, cfg: Config) -> dict:
+    """``dataset`` (a copy) giving the items its reduction leaves out: the first dataset
+    along its ``dataset`` chain whose class has a ``LEFT_OUT`` keyword gets it."""
+    if cfg.get('custom_imports'):          # the registry learns the config's dataset types
+        import_modules_from_strings(**cfg['custom_imports'])
+    node = dataset
+    while isinstance(node, dict):
+        left_out = getattr(DATASETS.get(node.get('type', '')), 'LEFT_OUT', None) \
+            if isinstance(node.get('type'), str) else None
+        if left_out:
+            node.update(left_out)
+            return dataset
+        node = node.get('dataset')
+    name = getattr(cfg, 'filename', None) or 'the config'
+    raise ValueError(f"validation.source='unused' holds the validation part out of the items a "
+                     f"reduced training set leaves out, but {name}'s train_dataloader.dataset "
+                     f"({dataset.get('type')}) reduces nothing (e.g. ClassSubsetDataset does); "
+                     "use validation.source='train'.")
 
 
 def _pipeline_of(dataset: Any) -> Optional[list]:

@@ -75,3 +75,11 @@ def describe_groups(groups: Sequence[Group]) -> List[str]:
         lines += [f'  {job.label}: {job.run.config}' for job in group.jobs]
         lines += [f'  kept apart from {reason}' for reason in group.apart]
     return lines
+
+
+def with_own_file(cfg: Config, path: str) -> Config:
+    """``cfg`` written to ``path`` and read back: cohort members are named after their
+    config files (:func:`~kdbench.apis.cohort_check.member_name`), so members made from
+    one file (a grid's settings) need files of their own."""
+    cfg.dump(path)
+    return Config.fromfile(path)

@@ -49,11 +49,14 @@ def seed_numbers(work_dir: str, metric: str) -> Dict[str, object]:
     the test split, the papers' protocol; ``'holdout'``: on a part of the training set),
     then with ``'test'`` the ``best`` and ``last`` epoch's ``metric`` on the test split,
     with ``'holdout'`` ``chosen``: the test split's ``metric`` of the weights chosen on
-    validation (``final_metrics.json``). Empty when the run logged no ``metric``."""
+    validation, and ``val``: their validation ``metric`` (``final_metrics.json``). Empty
+    when the run logged no ``metric``."""
     final = final_metrics(work_dir)
     if final is not None and final.get('protocol') == 'holdout':
         value = final.get('test', {}).get(metric)
-        return {} if value is None else dict(protocol='holdout', chosen=value)
+        val = final.get('val', {}).get(metric)
+        return {} if value is None else dict(protocol='holdout', chosen=value, **(
+            {} if val is None else dict(val=val)))
     history = metric_history(work_dir, metric)
     return dict(protocol='test', best=max(history), last=history[-1]) if history else {}
 
@@ -63,7 +66,8 @@ PROTOCOL_LEGEND = ('Protocols: **best** = best epoch on the test split (validate
                    "epoch: the papers' protocol), **last** = last epoch on the test split, "
                    '**chosen** = chosen on a validation split held out of the training set, '
                    'then the test split once (docs/validation.md). In the matrix, chosen '
-                   'numbers are marked †.')
+                   'numbers are marked †; a "chosen on validation" line gives, per method '
+                   'with a grid, the setting chosen on validation (docs/benchmarks.md).')
 
 
 def summarize(values: Sequence[float]) -> Dict[str, Optional[float]]:
@@ -109,10 +113,17 @@ def _delta(ours: Optional[float], ref: Optional[float]) -> str:
     return f'{ours - ref:+.2f}' if ours is not None and ref is not None else '-'
 
 
+def headline(row: dict) -> dict:
+    """The row's summary that its protocol reports: the best epoch (validated on the test
+    split), else the test numbers of the weights chosen on validation."""
+    return row['best'] if row['best']['mean'] is not None or not row.get('chosen') \
+        else row['chosen']
+
+
 def delta_to_baseline(ours: dict, baseline: Optional[dict]) -> str:
-    """Difference of two best-epoch summaries (``mean``, ``std``, ``n``), with the standard
-    error of the difference of means, ``sqrt(s1^2/n1 + s2^2/n2)``, when both have a
-    spread (two seeds or more)."""
+    """Difference of two summaries (``mean``, ``std``, ``n``) of one protocol, with the
+    standard error of the difference of means, ``sqrt(s1^2/n1 + s2^2/n2)``, when both
+    have a spread (two seeds or more)."""
     if baseline is None:
         return '-'
     text = _delta(ours['mean'], baseline['mean'])
@@ -149,7 +160,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
     and our difference from it (on the paper's protocol), ours chosen on validation then
     tested (runs with a held-out validation split, mean ± std), wall time, status and work
     dir (:data:`PROTOCOL_LEGEND`)."""
-    baseline = {r['student']: r['best'] for r in rows if r['role'] == 'baseline'}
+    baseline = {r['student']: r for r in rows if r['role'] == 'baseline'}
     lines = ['| run | seeds done | best | last | vs baseline | paper | Δ paper | source | '
              'chosen | time | status |', '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
@@ -162,11 +173,19 @@ def markdown_table(rows: Sequence[dict]) -> str:
         lines.append(
             f"| {r['name']} | {done} | {_fmt(r['best']['mean'], r['best']['std'])} | "
             f"{_fmt(r['last']['mean'], r['last']['std'])} | "
-            f"{delta_to_baseline(r['best'], baseline.get(r['student'])) if r['student'] else '-'}"
+            f"{_vs_baseline(r, baseline.get(r['student'])) if r['student'] else '-'}"
             f" | {_fmt(_paper_value(r))} | {_delta(_ours_for_paper(r), _paper_value(r))} | "
             f"{source} | {_fmt(_chosen(r)['mean'], _chosen(r)['std'])} | {seconds} | "
             f'{status} |')
     return '\n'.join(lines)
+
+
+def _vs_baseline(row: dict, baseline: Optional[dict]) -> str:
+    """:func:`delta_to_baseline` of the two rows' :func:`headline` numbers, when they
+    follow one protocol ('-' else)."""
+    if baseline is None or (row['best']['mean'] is None) != (baseline['best']['mean'] is None):
+        return '-'
+    return delta_to_baseline(headline(row), headline(baseline))
 
 
 def matrix_table(rows: Sequence[dict]) -> str:
@@ -182,7 +201,10 @@ def matrix_table(rows: Sequence[dict]) -> str:
         return _fmt(_ours_for_paper(row)) + mark + (f' ({paper:.2f})' if paper is not None
                                                     else '')
 
-    by_role = {(r['role'], r['teacher'], r['student']): r for r in rows}
+    by_role = {(r['role'], r['teacher'], r['student']): r for r in rows
+               if r.get('kind', 'run') == 'run'}
+    chosen = {(r['role'], r['teacher'], r['student']): r for r in rows
+              if r.get('kind') == 'chosen'}
     methods = list(dict.fromkeys(r['role'] for r in rows
                                  if r['role'] not in ('teacher', 'baseline')))
     pairs = list(dict.fromkeys((r['teacher'], r['student']) for r in rows if r['student']
@@ -194,6 +216,10 @@ def matrix_table(rows: Sequence[dict]) -> str:
                  cell(by_role.get(('baseline', '', student)))]
         cells += [cell(by_role.get((m, teacher, student))) for m in methods]
         lines.append(f'| {teacher} -> {student} | ' + ' | '.join(cells) + ' |')
+        if any((m, teacher, student) in chosen for m in methods):
+            cells = [cell(chosen.get((m, teacher, student))) for m in methods]
+            lines.append(f'| {teacher} -> {student}, chosen on validation | | | '
+                         + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -204,7 +230,8 @@ def write_results_csv(rows: Sequence[dict], path: str) -> None:
     with open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['run', 'role', 'teacher', 'student', 'seed', 'metric', 'best', 'last',
-                         'paper', 'status', 'work_dir', 'error', 'protocol', 'chosen'])
+                         'paper', 'status', 'work_dir', 'error', 'protocol', 'chosen',
+                         'val', 'setting'])
         for r in rows:
             for seed in r['seeds']:
                 writer.writerow([r['name'], r['role'], r['teacher'], r['student'],
@@ -212,4 +239,5 @@ def write_results_csv(rows: Sequence[dict], path: str) -> None:
                                  seed.get('last', ''),
                                  r['paper']['value'] if r.get('paper') else '',
                                  seed['status'], seed['work_dir'], seed.get('error', ''),
-                                 seed.get('protocol', ''), seed.get('chosen', '')])
+                                 seed.get('protocol', ''), seed.get('chosen', ''),
+                                 seed.get('val', ''), r.get('setting', '')])

@@ -22,6 +22,9 @@ A suite is a Python file (read with mmengine's Config)::
                                           # files (name: the teacher's, or its entry in names)
     slurm = dict(account='lab', qos='high')   # optional: extra #SBATCH parameters of
                                           # --launcher slurm (kdbench/benchmark/launch.py)
+    grids = {'KD': {'model.methods.kd.temperature': [2.0, 4.0, 8.0]}}   # optional: trial
+                                          # runs on a validation split and a row of the
+                                          # setting chosen on it (suite_grid.py)
 
 ``methods = 'registered'`` runs, for each pair, every method of the method table
 (:func:`kdbench.distill.table.registered_methods`, in its order, under its
@@ -42,7 +45,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -50,8 +53,10 @@ from kdbench.apis.config import load_config
 from kdbench.distill.table import registered_methods
 
 from . import results as R
-from .cohorts import Group, Job, group_jobs
+from .cohorts import Group, Job, group_jobs, with_own_file
 from .measure import describe_cpu
+from .suite_grid import chosen_row, grid_axes, recipe_setting, settings, short_name, \
+    slug, suite_grids
 
 #: Trains several configs as one cohort: ``(configs, run names)`` -> each member's error
 #: (``None`` when it trained).
@@ -67,7 +72,8 @@ SUITE_TIME_FILE = 'suite_time.json'
 
 @dataclass
 class Run:
-    """One config of a suite (trained once per seed)."""
+    """One config of a suite (trained once per seed); a grid's trial (``kind='trial'``)
+    is its method's config with ``options`` (its setting, a held-out validation split)."""
     name: str
     role: str                      # 'teacher', 'baseline' or a method's display name
     config: str
@@ -76,10 +82,24 @@ class Run:
     depends: Optional['Run'] = None
     seeds: List[int] = field(default_factory=list)
     teacher_ckpt: str = ''         # a released teacher's file (instead of ``depends``)
+    kind: str = 'run'              # 'run', or 'trial' of a grid
+    setting: str = ''              # a grid's setting (trials; a run that is one)
+    options: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
+        """The config's name: the run's folder, and of a trial the folder above its own."""
         return os.path.splitext(os.path.basename(self.config))[0]
+
+    @property
+    def ident(self) -> str:
+        """The run's unique name: the config's, and a trial's setting."""
+        return f'{self.key}__{slug(self.setting)}' if self.kind == 'trial' else self.key
+
+    @property
+    def folder(self) -> str:
+        """The run's folder in the suite's work dir."""
+        return os.path.join(self.key, slug(self.setting)) if self.kind == 'trial' else self.key
 
 
 def suite_methods(spec: Config, path: str,
@@ -146,6 +166,9 @@ class Suite:
         teachers: Dict[str, Run] = {}
         students: Dict[str, Run] = {}
         methods: List[Run] = []
+        grids: Optional[Dict[str, Dict[str, list]]] = None
+        #: Each grid's method run and trial runs, in grid order (the chosen rows' input).
+        self.grids: List[Tuple[Run, List[Run]]] = []
         for teacher, student, *pair in spec.pairs:
             pair = pair[0] if pair else f'{teacher}_{student}'
             if teacher not in teachers and not released:
@@ -156,13 +179,19 @@ class Suite:
                 students[student] = Run(f'baseline {student}', 'baseline',
                                         config('student', student=student), '', student,
                                         seeds=seeds)
-            for shown, prefix in suite_methods(spec, path, lambda m: config(
-                    'method', method=m, pair=pair)):
-                methods.append(Run(f'{shown} {teacher} -> {student}', shown,
-                                   config('method', method=prefix, pair=pair), teacher,
-                                   student, teachers.get(teacher), seeds,
-                                   released['path'].format(name=released.get('names', {}).get(
-                                       teacher, teacher)) if released else ''))
+            shown_methods = suite_methods(spec, path, lambda m: config(
+                'method', method=m, pair=pair))
+            if grids is None:
+                grids = suite_grids(spec, path, [shown for shown, _ in shown_methods])
+            for shown, prefix in shown_methods:
+                run = Run(f'{shown} {teacher} -> {student}', shown,
+                          config('method', method=prefix, pair=pair), teacher, student,
+                          teachers.get(teacher), seeds,
+                          released['path'].format(name=released.get('names', {}).get(
+                              teacher, teacher)) if released else '')
+                methods.append(run)
+                if shown in grids and os.path.isfile(run.config):
+                    methods.extend(self._trials(run, grids[shown]))
         self.runs = [*teachers.values(), *students.values(), *methods]
         self._final_names: Dict[str, str] = {}
         absent = [r.config for r in self.runs if not os.path.isfile(r.config)]
@@ -170,15 +199,42 @@ class Suite:
             raise FileNotFoundError(f"Suite '{path}' names configs that do not exist: "
                                     f'{absent[:5]}{" ..." if len(absent) > 5 else ""}')
 
+    def _trials(self, run: Run, grid: Dict[str, list]) -> List[Run]:
+        """The new trial runs of ``run``'s grid (``run`` itself is the trial of its own
+        setting when :func:`~kdbench.benchmark.suite_grid.recipe_setting` says so)."""
+        cfg = load_config(run.config, self.cfg_options)
+        axes = grid_axes(cfg, grid, f"Suite '{self.path}' grids['{run.role}']:")
+        own = recipe_setting(cfg, axes)
+        trials, new = [], []
+        for setting in settings(axes):
+            name = short_name(axes, setting)
+            if setting == own:
+                run.setting = name
+                trials.append(run)
+                continue
+            options = {a.key: v for a, v in zip(axes, setting)}
+            options['validation.split'] = 'holdout'
+            trial = Run(f'{run.name} [{name}]', run.role, run.config, run.teacher, run.student,
+                        run.depends, run.seeds, run.teacher_ckpt, 'trial', name, options)
+            trials.append(trial)
+            new.append(trial)
+        self.grids.append((run, trials))
+        return new
+
     # ------------------------------------------------------------------ work dirs, state
     def run_dir(self, run: Run, seed: int) -> str:
-        return os.path.join(self.work_dir, run.key, f'seed_{seed}')
+        return os.path.join(self.work_dir, run.folder, f'seed_{seed}')
+
+    def options_of(self, run: Run) -> Dict[str, Any]:
+        """The config options of the run: the suite's, then the run's own (a trial's)."""
+        return dict(self.cfg_options, **run.options)
 
     def config_of(self, run: Run, seed: int) -> Config:
-        """The run's config with the suite's options, seed, work dir and teacher."""
-        cfg = load_config(run.config, self.cfg_options, self.run_dir(run, seed))
+        """The run's config with the suite's and its own options, seed, work dir and
+        teacher."""
+        cfg = load_config(run.config, self.options_of(run), self.run_dir(run, seed))
         cfg.randomness = dict(cfg.get('randomness', {}), seed=seed)
-        cfg.experiment_name = f'{run.key}_seed{seed}_{time.strftime("%Y%m%d_%H%M%S")}'
+        cfg.experiment_name = f'{run.ident}_seed{seed}_{time.strftime("%Y%m%d_%H%M%S")}'
         if self.teacher_ckpt(run):
             cfg.model.teacher_ckpt = self.teacher_ckpt(run)
         return cfg
@@ -236,7 +292,11 @@ class Suite:
                     self._train_alone(run, seed, train_fn, log)
                     continue
                 try:
-                    jobs.append(Job(run, seed, self.config_of(run, seed)))
+                    cfg = self.config_of(run, seed)
+                    if run.kind == 'trial':      # its own file: cohort members' names
+                        cfg = with_own_file(cfg, os.path.join(self.run_dir(run, seed),
+                                                              f'{run.ident}.py'))
+                    jobs.append(Job(run, seed, cfg))
                 except Exception as err:      # recorded; the suite goes on
                     self._failed(run, seed, err, traceback.format_exc(), log)
         for group in group_jobs(jobs):
@@ -331,14 +391,14 @@ class Suite:
                     continue
                 work_dir = self.run_dir(run, seed)
                 extra = f' --seed {seed}'
-                options = [f'{k}={v}' for k, v in self.cfg_options.items()]
+                options = [f'{k}={v}' for k, v in self.options_of(run).items()]
                 if self.teacher_ckpt(run):
                     options.append(f'model.teacher_ckpt={self.teacher_ckpt(run)}')
                 if options:
                     extra += ' --cfg-options ' + ' '.join(options)
                 if partition:
                     lines.append(f'GPUS={gpus} bash tools/slurm_train.sh {partition} '
-                                 f'{run.key}_s{seed} {run.config} {work_dir}{extra}')
+                                 f'{run.ident}_s{seed} {run.config} {work_dir}{extra}')
                 else:
                     lines.append(f'bash tools/dist_train.sh {run.config} {gpus} '
                                  f'--work-dir {work_dir}{extra}')
@@ -389,15 +449,31 @@ class Suite:
             metric = self.metric.split('/')[-1]
             rows.append(dict(
                 name=run.name, role=run.role, teacher=run.teacher, student=run.student,
+                kind=run.kind, setting=run.setting,
                 metric=self.metric, seeds=seeds, status=status,
                 work_dir=os.path.relpath(os.path.dirname(seeds[0]['work_dir']), self.work_dir),
                 seconds=R.summarize([s['seconds'] for s in done if 'seconds' in s])['mean'],
                 best=R.summarize([s['best'] for s in done if 'best' in s]),
                 last=R.summarize([s['last'] for s in done if 'last' in s]),
                 chosen=R.summarize([s['chosen'] for s in done if 'chosen' in s]),
+                val=R.summarize([s['val'] for s in done if 'val' in s]),
                 paper=R.reference_for(self.reference, self.dataset, run.teacher, run.student,
                                       run.role, metric)))
-        return rows
+        return self._with_chosen_rows(rows)
+
+    def _with_chosen_rows(self, rows: List[dict]) -> List[dict]:
+        """``rows`` with, after each grid's last trial, its 'chosen on validation' row
+        (:func:`~kdbench.benchmark.suite_grid.chosen_row`)."""
+        by_run = {id(run): row for run, row in zip(self.runs, rows)}
+        after = {id(max(trials, key=self.runs.index)): chosen_row(
+            [by_run[id(t)] for t in trials], f'{run.name}, chosen on validation')
+            for run, trials in self.grids}
+        out = []
+        for run, row in zip(self.runs, rows):
+            out.append(row)
+            if id(run) in after:
+                out.append(after[id(run)])
+        return out
 
     def report(self, rows: List[dict]) -> str:
         """Write ``results.csv`` and ``results.md`` to the work dir; return the table."""

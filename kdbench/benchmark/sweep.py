@@ -32,7 +32,7 @@ from kdbench.apis.preflight import preflight, resume_checkpoint
 from kdbench.apis.validation import training_config
 from kdbench.hooks.final_metrics import FILE_NAME as METRICS_FILE
 
-from .cohorts import Group, Job, group_jobs
+from .cohorts import Group, Job, group_jobs, with_own_file
 from .suite import FAILURE_FILE, CohortTrainer
 from .sweep_grid import Axis, parse_grid, setting_folder, setting_name
 
@@ -172,8 +172,8 @@ class Sweep:
                 os.remove(failure)
             try:
                 cfg = self._resumable(trial)
-                jobs.append(Job(trial, trial.seed, _own_file(cfg, trial) if train_cohort_fn
-                                else cfg))
+                jobs.append(Job(trial, trial.seed, with_own_file(cfg, _own_path(trial))
+                                if train_cohort_fn else cfg))
             except Exception as err:      # recorded; the sweep goes on
                 self._failed(trial, err, traceback.format_exc(), log)
         for group in group_jobs(jobs) if train_cohort_fn else [Group([j]) for j in jobs]:
@@ -233,10 +233,7 @@ class Sweep:
         log(f'   FAILED ({trial.label}): {error}')
 
 
-def _own_file(cfg: Config, trial: Trial) -> Config:
-    """``cfg`` written to, and read back from, a file of its own in the trial's work dir
-    (``<setting>_seed<k>.py``): cohort members need distinct config file names."""
+def _own_path(trial: Trial) -> str:
+    """``<setting>_seed<k>.py`` in the trial's work dir (a cohort member's own file)."""
     setting = os.path.basename(os.path.dirname(trial.work_dir))
-    path = os.path.join(trial.work_dir, f'{setting}_seed{trial.seed}.py')
-    cfg.dump(path)
-    return Config.fromfile(path)
+    return os.path.join(trial.work_dir, f'{setting}_seed{trial.seed}.py')

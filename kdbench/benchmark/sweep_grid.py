@@ -65,8 +65,9 @@ def _close_matches(key: str, known: Sequence[str]) -> List[str]:
     return list(dict.fromkeys(same_end[:3] + difflib.get_close_matches(key, known, n=3)))
 
 
-def parse_value(key: str, text: str, current: Any, path: str) -> Any:
-    """``text`` as the type of the config's value ``current`` of ``key``."""
+def parse_value(key: str, text: str, current: Any, path: str, option: str = '--grid') -> Any:
+    """``text`` as the type of the config's value ``current`` of ``key`` (``option``: where
+    the grid was given, for messages)."""
     kind = type(current).__name__
     article = 'an' if kind[0] in 'aeiou' else 'a'
     try:
@@ -78,17 +79,19 @@ def parse_value(key: str, text: str, current: Any, path: str) -> Any:
             return float(text)
     except (KeyError, ValueError):
         hint = '; use true or false' if kind == 'bool' else ''
-        raise GridError(f"--grid {key}: value '{text}' is not {article} {kind} ({path} has "
+        raise GridError(f"{option} {key}: value '{text}' is not {article} {kind} ({path} has "
                         f'{key} = {current!r}){hint}.') from None
     if isinstance(current, str):
         return text
-    raise GridError(f'--grid {key}: {path} has {key} = {current!r} ({kind}); only keys '
+    raise GridError(f'{option} {key}: {path} has {key} = {current!r} ({kind}); only keys '
                     'with an int, float, bool or str value can be swept.')
 
 
-def parse_grid(cfg: Config, specs: Sequence[str], cfg_options: Dict[str, Any]) -> List[Axis]:
+def parse_grid(cfg: Config, specs: Sequence[str], cfg_options: Dict[str, Any],
+               option: str = '--grid') -> List[Axis]:
     """The axes of ``--grid KEY=V1,V2,...`` options (in the order given) for ``cfg`` (the
-    config with ``cfg_options`` applied); :class:`GridError` names the first bad one."""
+    config with ``cfg_options`` applied); :class:`GridError` names the first bad one
+    (``option``: where the grid was given, e.g. a suite's ``grids`` entry)."""
     path = cfg.filename or 'the config'
     known = config_keys(cfg)
     axes: List[Axis] = []
@@ -100,27 +103,27 @@ def parse_grid(cfg: Config, specs: Sequence[str], cfg_options: Dict[str, Any]) -
         key = key.strip()
         texts = [t.strip() for t in values.split(',')]
         if not sep or not key or not all(texts):
-            raise GridError(f"--grid '{spec}': expected KEY=V1,V2,... (values separated by "
+            raise GridError(f"{option} '{spec}': expected KEY=V1,V2,... (values separated by "
                             'commas, none empty).')
         reserved = next((k for k in RESERVED if key == k or key.startswith(k + '.')), None)
         if reserved:
-            raise GridError(f'--grid {key}: the sweep sets {reserved} itself '
+            raise GridError(f'{option} {key}: the sweep sets {reserved} itself '
                             f'({RESERVED[reserved]}).')
         if key in (a.key for a in axes):
-            raise GridError(f'--grid {key} is given twice: give all its values in one --grid.')
+            raise GridError(f'{option} {key} is given twice: give all its values at once.')
         if key in cfg_options:
-            raise GridError(f'--grid {key} is also in --cfg-options: leave it out of one.')
+            raise GridError(f'{option} {key} is also in --cfg-options: leave it out of one.')
         if key not in known:
             close = _close_matches(key, list(known))
-            raise GridError(f"--grid {key}: {path} has no key '{key}'"
+            raise GridError(f"{option} {key}: {path} has no key '{key}'"
                             + (f'; close matches: {", ".join(close)}.' if close else '.'))
-        parsed = [parse_value(key, text, known[key], path) for text in texts]
+        parsed = [parse_value(key, text, known[key], path, option) for text in texts]
         distinct = list(dict.fromkeys(parsed))
         if len(distinct) < 2:
-            raise GridError(f'--grid {key}: {len(distinct)} distinct value ({texts}); a sweep '
+            raise GridError(f'{option} {key}: {len(distinct)} distinct value ({texts}); a sweep '
                             'compares at least two. To set one value, use --cfg-options '
                             f'{key}={texts[0]}.')
         if len(distinct) < len(parsed):
-            raise GridError(f'--grid {key}: values {texts} repeat one value; give each once.')
+            raise GridError(f'{option} {key}: values {texts} repeat one value; give each once.')
         axes.append(Axis(key, tuple(parsed)))
     return axes

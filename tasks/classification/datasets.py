@@ -225,30 +225,47 @@ class ClassSubsetDataset(KDDataset):
         dataset: config of the dataset to reduce (it must expose ``labels``).
         num_classes: keep classes ``0 .. num_classes - 1``.
         fraction: share of each kept class's images (500 per class on CIFAR-100).
+        part: ``'kept'`` (the reduced set) or ``'left_out'``: the other images of the kept
+            classes, the pool that ``validation.source='unused'`` holds its validation
+            items out of (docs/validation.md).
     """
 
-    def __init__(self, dataset: dict, num_classes: int, fraction: float = 1.0):
+    #: The keyword that makes a config of this dataset give the items the reduction leaves
+    #: out (:func:`kdbench.apis.validation.training_config`, ``source='unused'``).
+    LEFT_OUT = dict(part='left_out')
+
+    def __init__(self, dataset: dict, num_classes: int, fraction: float = 1.0,
+                 part: str = 'kept'):
         self.dataset = DATASETS.build(dataset)
         labels = np.asarray(self.dataset.labels)
         if not 0 < fraction <= 1 or not 0 < num_classes <= len(self.dataset.metainfo['classes']):
             raise ValueError(f'ClassSubsetDataset: fraction must be in (0, 1] and num_classes in '
                              f"[1, {len(self.dataset.metainfo['classes'])}], got {fraction} and "
                              f'{num_classes}.')
+        if part not in ('kept', 'left_out'):
+            raise ValueError(f"ClassSubsetDataset: part must be 'kept' or 'left_out', got "
+                             f'{part!r}.')
         keep = [np.flatnonzero(labels == c) for c in range(num_classes)]
-        self.indices = np.sort(np.concatenate([idx[:int(len(idx) * fraction)] for idx in keep]))
+        first = part == 'kept'
+        self.indices = np.sort(np.concatenate(
+            [idx[:int(len(idx) * fraction)] if first else idx[int(len(idx) * fraction):]
+             for idx in keep]))
+        if not len(self.indices):
+            raise ValueError(f'ClassSubsetDataset: fraction={fraction} of classes '
+                             f'0..{num_classes - 1} leaves no {part} image.')
         self.labels = labels[self.indices]
         self.metainfo = dict(self.dataset.metainfo, reduced_to_classes=num_classes,
-                             reduced_fraction=fraction)
+                             reduced_fraction=fraction, reduced_part=part)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def item_classes(self) -> np.ndarray:
-        """The kept items' labels (int64 ``[N]``): held-out splits are stratified."""
+        """This part's labels (int64 ``[N]``): held-out splits are stratified."""
         return self.labels
 
     def check_sample(self, index: int) -> None:
-        """The wrapped dataset's ``check_sample`` of the ``index``-th kept sample."""
+        """The wrapped dataset's ``check_sample`` of this part's ``index``-th sample."""
         self.dataset.check_sample(int(self.indices[index]))
 
     def __getitem__(self, index: int) -> Dict:
