@@ -14,10 +14,12 @@ $(VENV)/.installed: requirements.txt setup.cfg
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-# The students of each seed train as one cohort (docs/cohorts.md): the tables and weights
-# of the runs without --cohort, in less CPU time (docs/demo.md).
+# The students of each seed (the recipes' runs and the grids' trials) train as one cohort
+# (docs/cohorts.md): the tables and weights of the runs without --cohort, in less CPU time;
+# the two suites train side by side, one per core (docs/demo.md).
 demo: install
-	$(PY) tools/benchmark.py configs/suites/demo.py --work-dir work_dirs/demo --cohort
+	$(PY) tools/benchmark.py configs/suites/demo.py --work-dir work_dirs/demo --cohort \
+	    --parallel-suites 2
 	$(PY) tools/explain.py configs/demo/kd_resnet20_resnet8_fewdigits.py \
 	    work_dirs/demo/demo_cls/kd_resnet20_resnet8_fewdigits/seed_0/epoch_150.pth \
 	    --base configs/demo/resnet8_fewdigits.py \

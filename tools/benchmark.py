@@ -13,7 +13,9 @@ best/last epoch, mean ± std over seeds, next to the paper's value and source) a
 plots to the work dir (default ``work_dirs/benchmark/<suite name>``). ``--commands``
 prints one torchrun (or srun) line per unfinished run instead; run them, then
 ``--collect``. A suite file holding ``suites = [...]`` (other suite files, relative to it)
-runs each of them in turn, in ``<work dir>/<suite name>``.
+runs each of them in turn, in ``<work dir>/<suite name>``; with ``--parallel-suites N``,
+up to N of them at once, each in a process of its own with ``cores / N`` torch threads
+(``make demo`` trains its two suites side by side on the two cores).
 
 ``--cohort`` trains the teachers first, then each group of unfinished student runs that
 share the teacher, the train dataloader, the schedule length and the seed as one cohort
@@ -35,8 +37,10 @@ Exit status 1 when a run of the suites failed (after the other runs and the tabl
 last line names each failed run's ``failure.json``), else 0.
 """
 import argparse
+import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from typing import List, Tuple
 
 from mmengine.config import Config, DictAction
@@ -81,6 +85,9 @@ def parse_args() -> argparse.Namespace:
                         "(over the suite's slurm dict), e.g. account=lab mem=64G")
     parser.add_argument('--retry-failed', action='store_true',
                         help='--launcher: resubmit the runs that failed')
+    parser.add_argument('--parallel-suites', type=int, default=1, metavar='N',
+                        help='train up to N of the given or composite suites at once, each '
+                        'in a process of its own with cores/N torch threads')
     parser.add_argument('--verbose', action='store_true', help="mmengine's INFO log lines")
     args = parser.parse_args()
     if args.dry_run and not args.cohort:
@@ -95,6 +102,11 @@ def parse_args() -> argparse.Namespace:
         parser.error(f'{", ".join(launch_only)} need --launcher slurm|local.')
     if args.slurm and args.launcher != 'slurm':
         parser.error('--slurm KEY=VALUE sets #SBATCH parameters: add --launcher slurm.')
+    if args.parallel_suites < 1:
+        parser.error('--parallel-suites must be at least 1.')
+    if args.parallel_suites > 1 and (args.launcher or args.commands or args.dry_run):
+        parser.error('--parallel-suites trains suites side by side here: leave out '
+                     '--launcher/--commands/--dry-run.')
     if any(value is not None and value < low for value, low in (
             (args.max_parallel, 1), (args.timeout_min, 1), (args.gpus, 0))):
         parser.error('--max-parallel and --timeout-min must be at least 1, --gpus at least 0.')
@@ -169,14 +181,35 @@ def run(path: str, work_dir: str, args: argparse.Namespace) -> Tuple[str, List[s
             f' methods.png; curves.png in each run dir){timing}'), failed_runs(rows)
 
 
+def _run_with_threads(path: str, work_dir: str, args: argparse.Namespace,
+                      threads: int) -> Tuple[str, List[str]]:
+    """:func:`run` in a worker process of ``--parallel-suites``, with ``threads`` torch
+    threads."""
+    import torch
+    torch.set_num_threads(threads)
+    return run(path, work_dir, args)
+
+
+def run_all(jobs: List[Tuple[str, str]], args: argparse.Namespace) -> List[Tuple[str, List[str]]]:
+    """:func:`run` of every ``(suite, work dir)``: in turn, or ``--parallel-suites`` at
+    once in worker processes (spawned: no thread state is inherited), in order."""
+    if args.parallel_suites == 1 or len(jobs) == 1:
+        return [run(path, work_dir, args) for path, work_dir in jobs]
+    threads = max(1, (os.cpu_count() or 1) // min(args.parallel_suites, len(jobs)))
+    with ProcessPoolExecutor(args.parallel_suites,
+                             mp_context=multiprocessing.get_context('spawn')) as pool:
+        futures = [pool.submit(_run_with_threads, path, work_dir, args, threads)
+                   for path, work_dir in jobs]
+        return [future.result() for future in futures]
+
+
 def main() -> None:
     args = parse_args()
     jobs = [pair for path in args.suites for pair in expand(
         path, args.work_dir if args.work_dir and len(args.suites) == 1 else
         os.path.join(args.work_dir or os.path.join('work_dirs', 'benchmark'), _name(path)))]
     reports, failed = [], []
-    for path, work_dir in jobs:
-        report, failures = run(path, work_dir, args)
+    for report, failures in run_all(jobs, args):
         reports.append(report)
         failed += failures
     if not (args.commands or args.dry_run):
