@@ -114,6 +114,22 @@ def test_cluster_commands_list_unfinished_runs_teachers_first(suite_dir, tmp_pat
     assert suite.commands(partition='gpu')[1].startswith('GPUS=8 bash tools/slurm_train.sh gpu')
 
 
+def test_parallel_suites_train_side_by_side_and_report_in_order(suite_dir, tmp_path):
+    spec = ("dataset = 'digits'\nconfig_dir = 'configs'\nmetric = 'accuracy/top1'\n"
+            "pairs = [('resnet20', 'resnet8')]\nmethods = {}\n"
+            "released_teachers = dict(path='t')\n")
+    for name, seed in (('first.py', 0), ('second.py', 1)):
+        (suite_dir / name).write_text(spec + f'seeds = [{seed}]\n')
+    (suite_dir / 'both.py').write_text("suites = ['first.py', 'second.py']\n")
+    out = _benchmark(suite_dir / 'both.py', tmp_path, '--parallel-suites', '2')
+    assert out.index('first.py: accuracy/top1') < out.index('second.py: accuracy/top1')
+    for name, seed in (('first', 0), ('second', 1)):
+        with open(tmp_path / name / 'results.csv') as f:
+            rows = f.read().splitlines()[1:]
+        assert len(rows) == 1 and f'baseline resnet8,baseline,,resnet8,{seed},' in rows[0]
+        assert ',done,' in rows[0]
+
+
 def test_bad_suites_and_reference_files_are_named(tmp_path, suite_dir):
     (tmp_path / 'missing.py').write_text("dataset = 'digits'\n")
     with pytest.raises(KeyError, match=r"lacks \['config_dir', 'metric', 'pairs'"):

@@ -182,7 +182,8 @@ def test_chooses_best_mean_writes_tables_and_skips_finished(teacher, tmp_path):
     text, chosen = _run(sweep, train)
     assert chosen.setting == (10.0, 1)           # the best mean; p=2 ties it, comes later
     assert len(train.trained) == 12
-    assert all(v == dict(size=20, split='holdout') for _, v in train.trained)
+    assert all(v == dict(split='holdout', source='unused', size=20)     # the config's source
+               for _, v in train.trained)
     rows = _csv(tmp_path)
     assert len(rows) == 12 and {r['kind'] for r in rows} == {'trial'}
     picked = [r for r in rows if r['chosen'] == '1']

@@ -187,6 +187,7 @@ def _run_with_threads(path: str, work_dir: str, args: argparse.Namespace,
     threads."""
     import torch
     torch.set_num_threads(threads)
+    multiprocessing.set_start_method(None, force=True)   # loader workers: as the config says
     return run(path, work_dir, args)
 
 
