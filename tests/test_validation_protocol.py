@@ -54,8 +54,8 @@ def test_holdout_uses_the_val_pipeline_of_segmentation_and_wrapped_sets():
     assert out.val_dataloader.dataset.dataset.split == 'train_aug'
     assert out.val_dataloader.dataset.dataset.pipeline == []
     assert out.train_dataloader.dataset.dataset.pipeline                # augmented
-    out = training_config(load_config(FEWDIGITS, dict(HOLDOUT, **{'validation.size': 20,
-                                                              'validation.source': 'train'})))
+    split = dict(HOLDOUT, **{'validation.size': 20, 'validation.source': 'train'})
+    out = training_config(load_config(FEWDIGITS, split))
     inner = out.val_dataloader.dataset.dataset
     assert inner.type == 'ClassSubsetDataset' and inner.dataset.pipeline is None
     assert out.train_dataloader.dataset.dataset.dataset.pipeline
