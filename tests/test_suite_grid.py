@@ -13,6 +13,7 @@ import pytest
 from shared_setup import ROOT
 
 from kdbench.benchmark import Suite
+from kdbench.benchmark.plots import method_bars
 from kdbench.benchmark.suite_grid import chosen_row, short_name
 from kdbench.benchmark.sweep_grid import Axis, GridError
 from kdbench.benchmark.results import summarize
@@ -32,7 +33,8 @@ def grid_suite(tmp_path_factory):
     root = tmp_path_factory.mktemp('grid_suite')
     teacher = write_random_teacher(dict(type='ImageClassifier', net=dict(
         type='resnet20', num_classes=10)), str(root / 'teacher.pth'), seed=1)
-    for folder, extra in (('paper', ''), ('honest', UNUSED)):
+    for folder, extra in (('paper', "validation = dict(_delete_=True, split='test')\n"),
+                          ('honest', UNUSED)):
         (root / folder).mkdir()
         for name in ('resnet8_fewdigits.py', 'kd_resnet20_resnet8_fewdigits.py'):
             (root / folder / name).write_text(f"_base_ = ['{os.path.join(DEMO, name)}']\n"
@@ -59,7 +61,7 @@ def test_a_grid_adds_trial_runs_on_a_held_out_split(grid_suite, tmp_path):
     cfg = suite.config_of(trial, 0)
     assert cfg.model.methods.kd.temperature == 2.0 and cfg.validation.split == 'holdout'
     recipe = suite.config_of(suite.runs[1], 0)
-    assert recipe.model.methods.kd.temperature == 4.0 and 'validation' not in recipe
+    assert recipe.model.methods.kd.temperature == 4.0 and recipe.validation.split == 'test'
     assert [trials for _, trials in suite.grids] == [suite.runs[2:]]
     command = [line for line in suite.commands() if 'temperature' in line][0]
     assert 'validation.split=holdout' in command and 'model.methods.kd.temperature=2.0' \
@@ -148,3 +150,8 @@ def test_a_suite_with_a_grid_reports_the_chosen_setting_beside_the_recipe(
     matrix = (work_dir / 'results.md').read_text()
     assert f"| resnet20 -> resnet8, chosen on validation | | | {float(best['chosen']):.2f}†" \
         in matrix
+    suite = Suite(str(grid_suite / suite), str(work_dir), {'train_cfg.max_epochs': 2})
+    baselines, _, bars = method_bars(suite.collect())
+    assert list(bars[('resnet20', 'resnet8')]) == ['KD', 'KD (chosen)']     # no trials
+    assert bars[('resnet20', 'resnet8')]['KD (chosen)'] == float(best['chosen'])
+    assert baselines['resnet8'] is not None

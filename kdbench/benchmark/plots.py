@@ -3,26 +3,42 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .results import read_scalars, scalar_log  # noqa: E402
+from .results import headline, read_scalars, scalar_log  # noqa: E402
+
+
+Bars = Dict[tuple, Dict[str, float]]
+
+
+def method_bars(rows: Sequence[dict]) -> Tuple[Dict[str, float], Dict[str, float], Bars]:
+    """What :func:`plot_methods_vs_baseline` draws: baselines by student, teachers by
+    teacher, and per (teacher, student) pair each method's bar, all the mean over seeds of
+    the row's :func:`~kdbench.benchmark.results.headline` number (best epoch on the test
+    split, or chosen on validation then tested); a grid's chosen setting is the bar
+    ``<method> (chosen)``; trials are left out."""
+    baselines = {r['student']: headline(r)['mean'] for r in rows if r['role'] == 'baseline'}
+    teachers = {r['teacher']: headline(r)['mean'] for r in rows if r['role'] == 'teacher'}
+    pairs: Bars = defaultdict(dict)
+    for r in rows:
+        kind = r.get('kind', 'run')
+        name = r['role'] + (' (chosen)' if kind == 'chosen' else '')
+        if r['role'] not in ('teacher', 'baseline') and kind != 'trial' and \
+                headline(r)['mean'] is not None:
+            pairs[(r['teacher'], r['student'])][name] = headline(r)['mean']
+    return baselines, teachers, pairs
 
 
 def plot_methods_vs_baseline(rows: Sequence[dict], path: str, metric: str) -> str:
-    """Grouped bars per teacher-student pair: the baseline student and each method (mean of
-    the best epoch over seeds); the teacher as a dashed line. Returns ``path``."""
-    baselines = {r['student']: r['best']['mean'] for r in rows if r['role'] == 'baseline'}
-    teachers = {r['teacher']: r['best']['mean'] for r in rows if r['role'] == 'teacher'}
-    pairs: Dict[tuple, Dict[str, float]] = defaultdict(dict)
-    for r in rows:
-        if r['role'] not in ('teacher', 'baseline') and r['best']['mean'] is not None:
-            pairs[(r['teacher'], r['student'])][r['role']] = r['best']['mean']
-    methods = sorted({m for values in pairs.values() for m in values})
+    """Grouped bars per teacher-student pair: the baseline student and each method
+    (:func:`method_bars`); the teacher as a dashed line. Returns ``path``."""
+    baselines, teachers, pairs = method_bars(rows)
+    methods = list(dict.fromkeys(m for values in pairs.values() for m in values))
     names = ['baseline', *methods]
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(pairs) * len(names) / 3), 3.5))
     width = 0.8 / len(names)
