@@ -67,3 +67,13 @@ def test_results_csv_states_each_seeds_protocol(tmp_path):
         records = list(csv.DictReader(f))
     assert [(r['protocol'], r['best'], r['last'], r['chosen']) for r in records] == [
         ('test', '72.0', '71.0', ''), ('holdout', '', '', '71.0')]
+
+
+def test_vs_baseline_compares_numbers_of_one_protocol():
+    rows = [_row('baseline S', 'baseline', chosen=[70.0, 72.0], seeds=[{}, {}]),
+            _row('KD T -> S', 'KD', chosen=[75.0, 75.0], seeds=[{}, {}]),
+            _row('AT T -> S', 'AT', [74.0], [73.0], seeds=[{}])]
+    lines = [line.split(' | ') for line in markdown_table(rows).splitlines()[2:]]
+    assert lines[0][4] == '-'                           # the baseline itself
+    assert lines[1][4] == '+4.00 ± 1.00'                # chosen against chosen
+    assert lines[2][4] == '-'                           # best epoch against chosen: no

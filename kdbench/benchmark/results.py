@@ -173,7 +173,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
         lines.append(
             f"| {r['name']} | {done} | {_fmt(r['best']['mean'], r['best']['std'])} | "
             f"{_fmt(r['last']['mean'], r['last']['std'])} | "
-            f"{_vs_baseline(r, baseline.get(r['student'])) if r['student'] else '-'}"
+            f"{_vs_baseline(r, baseline.get(r['student'])) if r['teacher'] else '-'}"
             f" | {_fmt(_paper_value(r))} | {_delta(_ours_for_paper(r), _paper_value(r))} | "
             f"{source} | {_fmt(_chosen(r)['mean'], _chosen(r)['std'])} | {seconds} | "
             f'{status} |')
