@@ -15,15 +15,9 @@ $(VENV)/.installed: requirements.txt setup.cfg
 	touch $@
 
 # The students of each seed (the recipes' runs and the grids' trials) train as one cohort
-# (docs/cohorts.md): the tables and weights of the runs without --cohort, in less CPU time;
-# the two suites train side by side, one per core (docs/demo.md).
+# (docs/cohorts.md); the two suites train side by side, one core each (tools/demo.sh).
 demo: install
-	$(PY) tools/benchmark.py configs/suites/demo.py --work-dir work_dirs/demo --cohort \
-	    --parallel-suites 2
-	$(PY) tools/explain.py configs/demo/kd_resnet20_resnet8_fewdigits.py \
-	    work_dirs/demo/demo_cls/kd_resnet20_resnet8_fewdigits/seed_0/epoch_150.pth \
-	    --base configs/demo/resnet8_fewdigits.py \
-	    work_dirs/demo/demo_cls/resnet8_fewdigits/seed_0/epoch_150.pth --out work_dirs/explain_demo
+	PYTHON=$(PY) bash tools/demo.sh
 
 test: install
 	$(PY) -m pytest -m "not slow" -q
