@@ -1,6 +1,7 @@
 """The classification demo (configs/suites/demo_cls.py, 'fewdigits'): the teacher trains on
-every digits training image, the students on a tenth; two seeds per student; the
-Makefile's explain line names the checkpoints the suite writes."""
+every digits training image, the students on a tenth; each method's grid holds its recipe;
+tools/demo.sh (`make demo`) trains every student of a suite as one cohort and explains the
+checkpoints the suite writes."""
 import os
 import re
 from collections import Counter
@@ -34,31 +35,42 @@ def test_students_see_a_tenth_of_the_images_the_teacher_sees_all(tmp_path):
     assert test_sets == {450}
 
 
-def test_two_seeds_per_student_and_the_four_methods(tmp_path):
+def test_the_four_methods_each_with_a_grid_of_three_around_its_recipe(tmp_path):
     suite = Suite(SUITE, str(tmp_path))
     assert {r.role for r in suite.runs} == {'teacher', 'baseline', 'KD', 'AT', 'CAT-KD', 'TaT'}
-    assert all(len(r.seeds) >= 2 for r in suite.runs if r.role != 'teacher')
+    assert [run.role for run, _ in suite.grids] == ['KD', 'AT', 'CAT-KD', 'TaT']
+    for run, trials in suite.grids:
+        assert len(trials) == 3 and trials[1] is run          # the recipe, in the middle
+        assert run.kind == 'run' and all(t.kind == 'trial' for t in trials if t is not run)
 
 
-def test_makefile_explains_the_checkpoints_the_demo_writes():
-    suite = Suite(SUITE, os.path.join('work_dirs', 'demo', 'demo_cls'))
+def _demo_script() -> str:
+    """tools/demo.sh (what `make demo` runs), its work dir variables filled in."""
     with open(os.path.join(ROOT, 'Makefile')) as f:
-        demo = f.read().split('\ndemo:')[1].split('\n\n')[0]
+        assert 'bash tools/demo.sh' in f.read().split('\ndemo:')[1].split('\n\n')[0]
+    with open(os.path.join(ROOT, 'tools', 'demo.sh')) as f:
+        text = f.read()
+    return text.replace('$CLS', '$W/demo_cls').replace('$W', 'work_dirs/demo').replace('"', '')
+
+
+def test_make_demo_explains_the_checkpoints_the_demo_writes():
+    suite = Suite(SUITE, os.path.join('work_dirs', 'demo', 'demo_cls'))
+    demo = _demo_script()
     paths = set(re.findall(r'work_dirs/\S+\.pth', demo))
-    runs = {r.role: r for r in suite.runs}
+    runs = {r.role: r for r in suite.runs if r.kind == 'run'}
     assert paths == {suite.final_checkpoint(runs['KD'], 0),
                      suite.final_checkpoint(runs['baseline'], 0)}
     assert os.path.relpath(runs['KD'].config, ROOT) in demo
     assert os.path.relpath(runs['baseline'].config, ROOT) in demo
 
 
-def test_make_demo_trains_the_students_of_each_seed_as_one_cohort(tmp_path):
-    with open(os.path.join(ROOT, 'Makefile')) as f:
-        demo = f.read().split('\ndemo:')[1].split('\n\n')[0]
-    assert re.search(r'tools/benchmark\.py configs/suites/demo\.py .*--cohort', demo)
-    for name in ('demo_cls.py', 'demo_seg.py'):       # both suites of configs/suites/demo.py
-        suite = Suite(os.path.join(ROOT, 'configs', 'suites', name), str(tmp_path / name))
-        groups = [sorted((job.run.role, job.seed) for job in group.jobs)
-                  for group in suite.cohort_groups()]
-        roles = sorted(r.role for r in suite.runs if r.role != 'teacher')
-        assert groups == [sorted((role, seed) for role in roles) for seed in (0, 1)], name
+def test_make_demo_trains_every_student_of_a_suite_as_one_cohort(tmp_path):
+    demo = _demo_script()
+    for name in ('demo_cls', 'demo_seg'):
+        assert re.search(rf'tools/benchmark\.py configs/suites/{name}\.py --work-dir '
+                         rf'work_dirs/demo/{name} --cohort', demo), name
+        suite = Suite(os.path.join(ROOT, 'configs', 'suites', f'{name}.py'),
+                      str(tmp_path / name))
+        groups = [sorted(job.run.name for job in group.jobs) for group in suite.cohort_groups()]
+        assert groups == [sorted(r.name for r in suite.runs if r.role != 'teacher')], name
+        assert len(groups[0]) == 13
