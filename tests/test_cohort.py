@@ -36,7 +36,8 @@ CLS_OPTIONS = dict(COMMON, **{
                                    dataset=dict(type='DigitsDataset', split='test', size=16))})
 # 1 batch of 8 scenes per epoch, 4 validation scenes; no workers (the scenes draw nothing).
 SEG_OPTIONS = dict(COMMON, **{'train_dataloader.dataset.num_images': 8,
-                              'val_dataloader.dataset.num_images': 4})
+                              'val_dataloader.dataset.num_images': 4,
+                              'validation.split': 'test'})     # all 8 scenes: one batch
 
 
 def _config(folder, name, base, lines=''):
@@ -171,7 +172,8 @@ def _two_members(tmp_path, **second):
     ({'model.teacher_ckpt': 'other.pth'}, 'model.teacher_ckpt'),
     ({'train_dataloader.dataset.fraction': 0.2}, 'train_dataloader.dataset.fraction'),
     ({'train_dataloader.num_workers': 2}, 'train_dataloader.num_workers'),
-    ({'validation': dict(split='holdout', size=20)}, 'validation')])
+    ({'validation': dict(split='holdout', size=20)}, 'validation.size'),
+    ({'validation': dict(split='test')}, 'validation.split')])
 def test_members_differing_in_a_shared_key_are_refused(tmp_path, option, key):
     with pytest.raises(CohortError, match=f'differ in {key}: kd_resnet20.* has .*at_resnet20'):
         check_cohort(_two_members(tmp_path, **option))
