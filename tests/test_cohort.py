@@ -295,3 +295,17 @@ def test_resume_auto_refuses_a_missing_common_epoch_or_iteration_checkpoints(tmp
     with pytest.raises(CohortError, match='--resume auto continues epoch checkpoints .*'
                        '/b/last_checkpoint names .*iter_40.pth'):
         auto_resume([a, _stopped_at(b, latest='iter_40.pth')])
+
+
+def test_train_cohort_resume_auto_skips_finished_members_and_exits_0(tmp_path):
+    a, b, _ = _three_members(tmp_path)
+    paths = []
+    for cfg in (_stopped_at(a, 2, 3), _stopped_at(b, 3)):
+        paths.append(str(tmp_path / f'{os.path.basename(cfg.work_dir)}.py'))
+        cfg.dump(paths[-1])
+    done = subprocess.run([sys.executable, 'tools/train_cohort.py', *paths, '--resume', 'auto'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, NO_ALBUMENTATIONS_UPDATE='1'))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [f'a: finished, skipped ({a.work_dir})',
+                                        f'b: finished, skipped ({b.work_dir})']
