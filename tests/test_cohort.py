@@ -248,10 +248,13 @@ def test_shared_teacher_runs_once_per_batch_and_refuses_another_teacher(
         shared.add(other, 'other')
 
 
-def _stopped_at(cfg, *epochs, latest=None):
+def _stopped_at(cfg, *epochs, latest=None, final_metrics=True):
     """``cfg``'s work dir holding (empty) checkpoints of ``epochs``, the last one named by
-    ``last_checkpoint`` (or ``latest``)."""
+    ``last_checkpoint`` (or ``latest``), and ``final_metrics.json`` (what a finished run
+    writes last) when ``final_metrics``."""
     os.makedirs(cfg.work_dir, exist_ok=True)
+    if final_metrics:
+        open(os.path.join(cfg.work_dir, 'final_metrics.json'), 'w').close()
     for epoch in epochs:
         open(os.path.join(cfg.work_dir, f'epoch_{epoch}.pth'), 'w').close()
     name = latest or (epochs and f'epoch_{epochs[-1]}.pth')
@@ -283,6 +286,14 @@ def test_resume_auto_starts_every_member_anew_when_one_has_no_checkpoint(tmp_pat
     training, finished = auto_resume([_stopped_at(a, 1), b, _stopped_at(c, 3)])
     assert training == [a, b] and finished == [c]
     assert not a.get('resume') and a.load_from is None and not b.get('resume')
+
+
+def test_resume_auto_ends_the_run_of_a_member_stopped_before_its_final_metrics(tmp_path):
+    a, b, _ = _three_members(tmp_path)      # stopped during their last validation
+    training, finished = auto_resume([_stopped_at(a, 2, 3, final_metrics=False),
+                                      _stopped_at(b, 3, final_metrics=False)])
+    assert training == [a, b] and not finished
+    assert a.load_from == os.path.join(a.work_dir, 'epoch_3.pth')
 
 
 def test_resume_auto_refuses_a_missing_common_epoch_or_iteration_checkpoints(tmp_path):

@@ -2,7 +2,9 @@
 
 A cohort job that is requeued restarts with the same command. Each member continues its
 latest checkpoint (its work dir's ``last_checkpoint``) or starts a new run when it has
-none; a member whose latest checkpoint is its last epoch's has finished and is left out.
+none; a member whose latest checkpoint is its last epoch's and that wrote its
+``final_metrics.json`` has finished and is left out (one stopped before, e.g. during its
+last validation, resumes there and only ends its run: validation, final metrics).
 Members train in step, but a cohort stopped while its members were writing their epoch's
 checkpoints one after another leaves some an epoch ahead: all resume from the epoch the
 furthest-behind member reached (the ones ahead from their checkpoint of that epoch), so
@@ -15,6 +17,8 @@ import re
 from typing import List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
+
+from kdbench.hooks.final_metrics import FILE_NAME as FINAL_METRICS
 
 from .cohort_check import member_name
 from .cohort_runner import CohortError
@@ -42,11 +46,14 @@ def auto_resume(cfgs: Sequence[Config]) -> Tuple[List[Config], List[Config]]:
     checkpoint. Returns ``(members to train, finished members)``. Raises
     :class:`~kdbench.apis.cohort_runner.CohortError` when a member ahead no longer has
     the checkpoint of that epoch (``max_keep_ckpts`` removed it)."""
-    latest = [_latest_epoch(cfg) for cfg in cfgs]
-    finished = [cfg for cfg, (_, epoch) in zip(cfgs, latest)
-                if epoch >= cfg.train_cfg.max_epochs]
-    training = [(cfg, path, epoch) for cfg, (path, epoch) in zip(cfgs, latest)
-                if epoch < cfg.train_cfg.max_epochs]
+    finished, training = [], []
+    for cfg in cfgs:
+        path, epoch = _latest_epoch(cfg)
+        if epoch >= cfg.train_cfg.max_epochs and \
+                os.path.isfile(os.path.join(cfg.work_dir, FINAL_METRICS)):
+            finished.append(cfg)
+        else:
+            training.append((cfg, path, epoch))
     start = min((epoch for _, _, epoch in training), default=0)
     for cfg, path, epoch in training:
         if start == 0:
