@@ -17,6 +17,7 @@ from mmengine.config import Config
 from shared_setup import ROOT, write_digits_suite_configs, write_fewdigits_cohort_suite
 
 from kdbench.benchmark import Suite
+from kdbench.benchmark.compare import CHECKPOINT_KEYS, differences
 from kdbench.benchmark.launch import (JOBS_FILE, LaunchOptions, SuiteLauncher, job_alive,
                                       log_tail, make_executor, member_failure,
                                       slurm_parameters)
@@ -194,6 +195,43 @@ def test_an_interrupted_job_is_requeued_and_ends_as_an_uninterrupted_run(suite_d
                  for w in (whole, requeued)]
     assert len(histories[0]) == 3 and histories[0] == histories[1]
     assert _csv_states(requeued) == {('baseline resnet8', '0'): 'done'}
+
+
+@pytest.mark.slow   # two cohort jobs of two 3-epoch runs
+def test_an_interrupted_cohort_job_is_requeued_and_ends_as_an_uninterrupted_one(tmp_path):
+    root = tmp_path / 'suite'
+    root.mkdir()
+    write_fewdigits_cohort_suite(root)
+    (root / 'pair.py').write_text((root / 'cohort.py').read_text().replace(
+        ", 'Broken': 'broken'", ''))
+    options = [*COHORT, 'train_cfg.max_epochs=3', 'train_dataloader.batch_size=4']
+    whole, requeued = tmp_path / 'whole', tmp_path / 'requeued'
+    runners = [subprocess.Popen(_tool(root / 'pair.py', work_dir, '--cohort', options=options),
+                                cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+               for work_dir in (whole, requeued)]
+    last_member = requeued / 'kd_resnet20_resnet8_fewdigits' / 'seed_0'
+    deadline = time.time() + 600
+    while not (last_member / 'epoch_1.pth').exists():     # both members saved epoch 1
+        assert runners[1].poll() is None and time.time() < deadline, 'training ended early'
+        time.sleep(0.05)
+    assert not (last_member / 'epoch_3.pth').exists(), 'the run finished before the signal'
+    controller = _jobs(requeued)['kd_resnet20_resnet8_fewdigits/seed_0']['job_id']
+    os.kill(_task_of(controller), signal.SIGUSR2)
+    for runner in runners:
+        out = runner.communicate(timeout=900)[0]
+        assert runner.returncode == 0, out[-3000:]
+    log = (requeued / 'submitit' / controller / f'{controller}_0_log.out').read_text()
+    assert 'Requeued job' in log and log.count('kdbench: cohort: baseline resnet8 seed 0, ') == 2
+    for key in ('resnet8_fewdigits', 'kd_resnet20_resnet8_fewdigits'):
+        checkpoints = [load_local_checkpoint(str(w / key / 'seed_0' / 'epoch_3.pth'))
+                       for w in (whole, requeued)]
+        assert not differences(*[{k: c[k] for k in CHECKPOINT_KEYS} for c in checkpoints],
+                               key)
+        histories = [metric_history(str(w / key / 'seed_0'), 'accuracy/top1')
+                     for w in (whole, requeued)]
+        assert len(histories[0]) == 3 and histories[0] == histories[1]
+    assert set(_csv_states(requeued).values()) == {'done'}
 
 
 def test_the_job_command_is_train_py_or_torchrun_and_always_resumes():
