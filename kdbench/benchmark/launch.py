@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import submitit
+from mmengine.config import Config
 from submitit.local.local import LocalJob
 
 from .cohorts import Job, group_jobs
@@ -38,6 +39,8 @@ TAIL_LINES = 15
 MAX_TIMEOUTS = 20
 
 Key = Tuple[str, int]      # (run key, seed)
+#: A run of a job: (run, seed, its config when already built, else None).
+Member = Tuple[Run, int, Optional[Config]]
 
 
 @dataclass
@@ -269,7 +272,7 @@ class SuiteLauncher:
             f'{call.name} (job {job.job_id})' for call, job in zip(calls, jobs)))
         return len(jobs)
 
-    def _job_batches(self, keys: List[Key]) -> List[List[Tuple[Run, int, Any]]]:
+    def _job_batches(self, keys: List[Key]) -> List[List[Member]]:
         """The runs of each job to submit, as ``(run, seed, config)``: one run per job, or
         with ``cohort`` the students grouped (:func:`~.cohorts.group_jobs`)."""
         by_key = {(run.key, seed): (run, seed) for run, seed in self._keys()}
@@ -283,7 +286,7 @@ class SuiteLauncher:
                         for group in group_jobs(students)]
         return batches
 
-    def _call(self, batch: List[Tuple[Run, int, Any]]) -> TrainJob:
+    def _call(self, batch: List[Member]) -> TrainJob:
         """The job of one run (``tools/train.py``) or of a cohort
         (``tools/train_cohort.py``); earlier failure records of its runs are cleared."""
         configs, timing = [], {}
@@ -302,7 +305,7 @@ class SuiteLauncher:
         return TrainJob(cohort_command(configs, self.options.gpus),
                         'cohort: ' + ', '.join(timing), os.getcwd(), timing)
 
-    def _dump_config(self, run: Run, seed: int, cfg=None) -> str:
+    def _dump_config(self, run: Run, seed: int, cfg: Optional[Config] = None) -> str:
         """The run's whole config (``Suite.config_of``, or ``cfg``) as a file for
         ``tools/train.py`` or ``tools/train_cohort.py`` (whose member name is the file's:
         ``<run key>_seed<seed>``); its experiment name is left to each attempt (a requeued
