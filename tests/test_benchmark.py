@@ -10,13 +10,12 @@ import sys
 
 import pytest
 import torch
-from shared_setup import ROOT, write_digits_suite_configs
+from shared_setup import ROOT, write_digits_suite_configs, write_fewdigits_cohort_suite
 
 from kdbench.benchmark import Suite
 from kdbench.benchmark.compare import checkpoints, compare_suite_dirs
 from kdbench.benchmark.results import (delta_to_baseline, load_reference, markdown_table,
                                        matrix_table)
-from kdbench.testing import write_random_teacher
 from kdbench.utils.checkpoint import load_local_checkpoint
 
 DEMO = os.path.join(ROOT, 'configs', 'demo')
@@ -188,28 +187,9 @@ COHORT_OPTIONS = ['randomness.deterministic=True']
 
 @pytest.fixture(scope='module')
 def cohort_suite(tmp_path_factory):
-    """Few-digits suites: ``cohort.py`` (a released random teacher, baseline, KD and a
-    method broken on purpose; seed 0) and ``apart.py`` (a teacher run, baseline, KD and KD
-    on other batches (batch size 16); seeds 0 and 1)."""
+    """Few-digits suites ``cohort.py`` and ``apart.py`` (shared_setup)."""
     root = tmp_path_factory.mktemp('cohort_suite')
-    configs = root / 'configs'
-    configs.mkdir()
-    kd = os.path.join(DEMO, 'kd_resnet20_resnet8_fewdigits.py')
-    for name in ('resnet20_fewdigits.py', 'resnet8_fewdigits.py',
-                 'kd_resnet20_resnet8_fewdigits.py'):
-        (configs / name).write_text(f"_base_ = ['{os.path.join(DEMO, name)}']\n")
-    (configs / 'broken_resnet20_resnet8_fewdigits.py').write_text(
-        f"_base_ = ['{kd}']\nmodel = dict(methods=dict(kd=dict(type='NoSuchMethod')))\n")
-    (configs / 'kd16_resnet20_resnet8_fewdigits.py').write_text(
-        f"_base_ = ['{kd}']\ntrain_dataloader = dict(batch_size=16)\n")
-    teacher = write_random_teacher(dict(type='ImageClassifier', net=dict(
-        type='resnet20', num_classes=10)), str(root / 'teacher.pth'), seed=1)
-    spec = ("dataset = 'fewdigits'\nconfig_dir = 'configs'\nmetric = 'accuracy/top1'\n"
-            "pairs = [('resnet20', 'resnet8')]\n")
-    (root / 'cohort.py').write_text(spec + "seeds = [0]\nmethods = {'KD': 'kd', 'Broken': "
-                                    f"'broken'}}\nreleased_teachers = dict(path={teacher!r})\n")
-    (root / 'apart.py').write_text(spec + "seeds = [0, 1]\nmethods = {'KD': 'kd', 'KD16': "
-                                   "'kd16'}\n")
+    write_fewdigits_cohort_suite(root)
     return root
 
 

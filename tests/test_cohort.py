@@ -12,6 +12,7 @@ import tasks.segmentation  # noqa: F401  (registers DeepLabV3PlusSegmentor for t
 from kdbench.apis import load_config, train
 from kdbench.apis.cohort import Cohort
 from kdbench.apis.cohort_check import check_cohort
+from kdbench.apis.cohort_resume import auto_resume
 from kdbench.apis.cohort_runner import CohortError
 from kdbench.benchmark.compare import CHECKPOINT_KEYS, differences
 from kdbench.hooks import NonFiniteLossError
@@ -247,3 +248,77 @@ def test_shared_teacher_runs_once_per_batch_and_refuses_another_teacher(
     other = _distiller(tiny_classifier_cfg(), teacher, teacher_ckpt(teacher, 'other.pth', 1))
     with pytest.raises(ValueError, match="other: model.teacher_ckpt is .*other.pth"):
         shared.add(other, 'other')
+
+
+def _stopped_at(cfg, *epochs, latest=None, final_metrics=True):
+    """``cfg``'s work dir holding (empty) checkpoints of ``epochs``, the last one named by
+    ``last_checkpoint`` (or ``latest``), and ``final_metrics.json`` (what a finished run
+    writes last) when ``final_metrics``."""
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    if final_metrics:
+        open(os.path.join(cfg.work_dir, 'final_metrics.json'), 'w').close()
+    for epoch in epochs:
+        open(os.path.join(cfg.work_dir, f'epoch_{epoch}.pth'), 'w').close()
+    name = latest or (epochs and f'epoch_{epochs[-1]}.pth')
+    if name:
+        with open(os.path.join(cfg.work_dir, 'last_checkpoint'), 'w') as f:
+            f.write(os.path.join(cfg.work_dir, name))
+    return cfg
+
+
+def _three_members(tmp_path):
+    kd = os.path.join(DEMO, 'kd_resnet20_resnet8_fewdigits.py')
+    return [load_config(kd, dict(CLS_OPTIONS, **{'train_cfg.max_epochs': 3}),
+                        str(tmp_path / name)) for name in ('a', 'b', 'c')]
+
+
+def test_resume_auto_leaves_out_finished_members_and_starts_together(tmp_path):
+    a, b, c = _three_members(tmp_path)
+    training, finished = auto_resume([_stopped_at(a, 2, 3), _stopped_at(b, 1, 2),
+                                      _stopped_at(c, 1)])
+    assert finished == [a] and training == [b, c]
+    assert not a.get('resume')
+    # b was one epoch ahead (stopped while the members wrote their checkpoints)
+    assert b.resume and b.load_from == os.path.join(b.work_dir, 'epoch_1.pth')
+    assert c.resume and c.load_from == os.path.join(c.work_dir, 'epoch_1.pth')
+
+
+def test_resume_auto_starts_every_member_anew_when_one_has_no_checkpoint(tmp_path):
+    a, b, c = _three_members(tmp_path)
+    training, finished = auto_resume([_stopped_at(a, 1), b, _stopped_at(c, 3)])
+    assert training == [a, b] and finished == [c]
+    assert not a.get('resume') and a.load_from is None and not b.get('resume')
+
+
+def test_resume_auto_ends_the_run_of_a_member_stopped_before_its_final_metrics(tmp_path):
+    a, b, _ = _three_members(tmp_path)      # stopped during their last validation
+    training, finished = auto_resume([_stopped_at(a, 2, 3, final_metrics=False),
+                                      _stopped_at(b, 3, final_metrics=False)])
+    assert training == [a, b] and not finished
+    assert a.load_from == os.path.join(a.work_dir, 'epoch_3.pth')
+
+
+def test_resume_auto_refuses_a_missing_common_epoch_or_iteration_checkpoints(tmp_path):
+    a, b, _ = _three_members(tmp_path)
+    _stopped_at(a, 2)                  # epoch_1.pth removed (max_keep_ckpts)
+    with pytest.raises(CohortError, match=r"fewdigits: --resume auto: the members stopped at "
+                       r"different epochs \(.*/a: epoch 2, .*/b: epoch 1\) and .*/a/epoch_1.pth "
+                       'is gone'):
+        auto_resume([a, _stopped_at(b, 1)])
+    with pytest.raises(CohortError, match='--resume auto continues epoch checkpoints .*'
+                       '/b/last_checkpoint names .*iter_40.pth'):
+        auto_resume([a, _stopped_at(b, latest='iter_40.pth')])
+
+
+def test_train_cohort_resume_auto_skips_finished_members_and_exits_0(tmp_path):
+    a, b, _ = _three_members(tmp_path)
+    paths = []
+    for cfg in (_stopped_at(a, 2, 3), _stopped_at(b, 3)):
+        paths.append(str(tmp_path / f'{os.path.basename(cfg.work_dir)}.py'))
+        cfg.dump(paths[-1])
+    done = subprocess.run([sys.executable, 'tools/train_cohort.py', *paths, '--resume', 'auto'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, NO_ALBUMENTATIONS_UPDATE='1'))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [f'a: finished, skipped ({a.work_dir})',
+                                        f'b: finished, skipped ({b.work_dir})']

@@ -13,20 +13,24 @@ import time
 
 import pytest
 import torch
-from shared_setup import ROOT, write_digits_suite_configs
+from mmengine.config import Config
+from shared_setup import ROOT, write_digits_suite_configs, write_fewdigits_cohort_suite
 
 from kdbench.benchmark import Suite
+from kdbench.benchmark.compare import CHECKPOINT_KEYS, differences
 from kdbench.benchmark.launch import (JOBS_FILE, LaunchOptions, SuiteLauncher, job_alive,
-                                      log_tail, make_executor, slurm_parameters)
+                                      log_tail, make_executor, member_failure,
+                                      slurm_parameters)
 from kdbench.benchmark.results import metric_history
-from kdbench.benchmark.train_job import FAILED_MARK, TrainJob, train_command
+from kdbench.benchmark.train_job import FAILED_MARK, TrainJob, cohort_command, train_command
 from kdbench.utils.checkpoint import load_local_checkpoint
 
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 SHORT = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
-# 3 epochs of 85 iterations, a checkpoint each, validation at the end, deterministic (as
-# tests/test_exact_resume.py)
-EXACT = ['train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
+# 3 epochs of 85 iterations, a checkpoint and a validation after each, deterministic (as
+# tests/test_exact_resume.py); the requeue signal comes during or right after epoch 1's
+# validation (kdbench/hooks/resume_validation.py)
+EXACT = ['train_cfg.max_epochs=3', 'train_cfg.val_interval=1',
          'train_dataloader.batch_size=16', 'randomness.deterministic=True']
 
 
@@ -118,6 +122,44 @@ def test_suite_runs_reattaches_shows_failures_and_retries_them(suite_dir, tmp_pa
     assert set(_csv_states(work_dir).values()) == {'done'} and len(_job_folders(work_dir)) == 5
 
 
+# The few-digits students (one loader worker: they can train as a cohort), 2 short epochs.
+COHORT = ['train_cfg.max_epochs=2', 'train_cfg.val_interval=1',
+          'default_hooks.checkpoint.interval=1', 'randomness.deterministic=True']
+
+
+@pytest.mark.slow   # three single jobs, then a cohort job and a retry (about 2 min)
+def test_a_cohort_is_one_job_ending_as_single_jobs_and_its_failed_member_is_retried(
+        tmp_path):
+    root, alone, cohort = tmp_path / 'suite', tmp_path / 'alone', tmp_path / 'cohort'
+    root.mkdir()
+    write_fewdigits_cohort_suite(root)
+    _benchmark(root / 'cohort.py', alone, returncode=1, options=COHORT)
+    out = _benchmark(root / 'cohort.py', cohort, '--cohort', returncode=1, options=COHORT)
+    assert ('submitted 1 job(s): cohort: baseline resnet8 seed 0, KD resnet20 -> resnet8 '
+            'seed 0, Broken resnet20 -> resnet8 seed 0 (job ') in out
+    assert len(_job_folders(alone)) == 3 and len(_job_folders(cohort)) == 1
+    assert len(_jobs(cohort)) == 3 and len({e['job_id'] for e in _jobs(cohort).values()}) == 1
+    assert _csv_states(cohort) == _csv_states(alone) == {
+        ('baseline resnet8', '0'): 'done', ('KD resnet20 -> resnet8', '0'): 'done',
+        ('Broken resnet20 -> resnet8', '0'): 'failed'}
+    broken = cohort / 'broken_resnet20_resnet8_fewdigits' / 'seed_0'
+    error = json.loads((broken / 'failure.json').read_text())['error']
+    assert 'broken_resnet20_resnet8_fewdigits_seed0: FAILED: ' in error and 'NoSuchMethod' in error
+    for key in ('resnet8_fewdigits', 'kd_resnet20_resnet8_fewdigits'):
+        weights = [load_local_checkpoint(str(w / key / 'seed_0' / 'epoch_2.pth'))['state_dict']
+                   for w in (alone, cohort)]
+        assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0]), key
+    timing = json.loads((cohort / 'kd_resnet20_resnet8_fewdigits' / 'seed_0'
+                         / 'run_time.json').read_text())
+    assert timing['cohort']['runs'][1] == 'KD resnet20 -> resnet8 seed 0'
+
+    (root / 'configs' / 'broken_resnet20_resnet8_fewdigits.py').write_text(
+        f"_base_ = ['{os.path.join(DEMO, 'kd_resnet20_resnet8_fewdigits.py')}']\n")
+    out = _benchmark(root / 'cohort.py', cohort, '--cohort', '--retry-failed', options=COHORT)
+    assert 'submitted 1 job(s): Broken resnet20 -> resnet8 seed 0 (job ' in out
+    assert set(_csv_states(cohort).values()) == {'done'} and len(_job_folders(cohort)) == 2
+
+
 def _task_of(controller: str) -> int:
     """The process the local executor's controller started for the job."""
     with open(f'/proc/{controller}/task/{controller}/children') as f:
@@ -151,8 +193,45 @@ def test_an_interrupted_job_is_requeued_and_ends_as_an_uninterrupted_run(suite_d
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     histories = [metric_history(str(w / 'resnet8_digits' / 'seed_0'), 'accuracy/top1')
                  for w in (whole, requeued)]
-    assert len(histories[0]) == 1 and histories[0] == histories[1]
+    assert len(histories[0]) == 3 and histories[0] == histories[1]
     assert _csv_states(requeued) == {('baseline resnet8', '0'): 'done'}
+
+
+@pytest.mark.slow   # two cohort jobs of two 3-epoch runs
+def test_an_interrupted_cohort_job_is_requeued_and_ends_as_an_uninterrupted_one(tmp_path):
+    root = tmp_path / 'suite'
+    root.mkdir()
+    write_fewdigits_cohort_suite(root)
+    (root / 'pair.py').write_text((root / 'cohort.py').read_text().replace(
+        ", 'Broken': 'broken'", ''))
+    options = [*COHORT, 'train_cfg.max_epochs=3', 'train_dataloader.batch_size=4']
+    whole, requeued = tmp_path / 'whole', tmp_path / 'requeued'
+    runners = [subprocess.Popen(_tool(root / 'pair.py', work_dir, '--cohort', options=options),
+                                cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+               for work_dir in (whole, requeued)]
+    last_member = requeued / 'kd_resnet20_resnet8_fewdigits' / 'seed_0'
+    deadline = time.time() + 600
+    while not (last_member / 'epoch_1.pth').exists():     # both members saved epoch 1
+        assert runners[1].poll() is None and time.time() < deadline, 'training ended early'
+        time.sleep(0.05)
+    assert not (last_member / 'epoch_3.pth').exists(), 'the run finished before the signal'
+    controller = _jobs(requeued)['kd_resnet20_resnet8_fewdigits/seed_0']['job_id']
+    os.kill(_task_of(controller), signal.SIGUSR2)
+    for runner in runners:
+        out = runner.communicate(timeout=900)[0]
+        assert runner.returncode == 0, out[-3000:]
+    log = (requeued / 'submitit' / controller / f'{controller}_0_log.out').read_text()
+    assert 'Requeued job' in log and log.count('kdbench: cohort: baseline resnet8 seed 0, ') == 2
+    for key in ('resnet8_fewdigits', 'kd_resnet20_resnet8_fewdigits'):
+        checkpoints = [load_local_checkpoint(str(w / key / 'seed_0' / 'epoch_3.pth'))
+                       for w in (whole, requeued)]
+        assert not differences(*[{k: c[k] for k in CHECKPOINT_KEYS} for c in checkpoints],
+                               key)
+        histories = [metric_history(str(w / key / 'seed_0'), 'accuracy/top1')
+                     for w in (whole, requeued)]
+        assert len(histories[0]) == 3 and histories[0] == histories[1]
+    assert set(_csv_states(requeued).values()) == {'done'}
 
 
 def test_the_job_command_is_train_py_or_torchrun_and_always_resumes():
@@ -263,3 +342,54 @@ def test_checkpoint_stops_the_training_and_resubmits_the_same_job(tmp_path):
         os.kill(job._child.pid, 0)                     # stopped and reaped
     assert delayed.function is job and job.seconds >= 5.0
     assert pickle.loads(pickle.dumps(job)).command == ['sleep', '60']
+
+
+def test_the_cohort_job_command_is_train_cohort_py_or_torchrun_and_resumes_auto():
+    assert cohort_command(['a.py', 'b.py'], 1, python='py') == [
+        'py', os.path.join(ROOT, 'tools', 'train_cohort.py'), 'a.py', 'b.py', '--resume', 'auto']
+    assert cohort_command(['a.py', 'b.py'], 4) == [
+        'bash', os.path.join(ROOT, 'tools', 'dist_run.sh'), '4', 'train_cohort.py', 'a.py',
+        'b.py', '--resume', 'auto']
+
+
+def test_with_cohort_the_students_are_one_job_and_the_teacher_one_alone(suite_dir, tmp_path):
+    suite = Suite(str(suite_dir / 'tiny.py'), str(tmp_path))
+    keys = list(SuiteLauncher(suite, LaunchOptions('local')).states())
+    assert len(SuiteLauncher(suite, LaunchOptions('local'))._job_batches(keys)) == 4
+    launcher = SuiteLauncher(suite, LaunchOptions('local', gpus=1, cohort=True))
+    teacher, students = launcher._job_batches(keys)
+    assert [(run.key, seed, cfg) for run, seed, cfg in teacher] == [('resnet20_digits', 0, None)]
+    assert [run.key for run, _, _ in students] == [
+        'resnet8_digits', 'kd_resnet20_resnet8_digits', 'broken_resnet20_resnet8_digits']
+    (tmp_path / 'resnet8_digits' / 'seed_0').mkdir(parents=True)
+    (tmp_path / 'resnet8_digits' / 'seed_0' / 'failure.json').write_text('{}')
+    job = launcher._call(students)
+    configs = [str(tmp_path / 'submitit' / 'configs' / f'{run.key}_seed0.py')
+               for run, _, _ in students]
+    assert job.command == cohort_command(configs, 1)
+    assert job.name == ('cohort: baseline resnet8 seed 0, KD resnet20 -> resnet8 seed 0, '
+                        'Broken resnet20 -> resnet8 seed 0')
+    assert list(job.timing.values()) == [str(tmp_path / run.key / 'seed_0' / 'run_time.json')
+                                         for run, _, _ in students]
+    assert not (tmp_path / 'resnet8_digits' / 'seed_0' / 'failure.json').exists()
+    dumped = Config.fromfile(configs[1])
+    assert dumped.work_dir == str(tmp_path / 'kd_resnet20_resnet8_digits' / 'seed_0')
+    assert dumped.model.teacher_ckpt == str(tmp_path / 'resnet20_digits' / 'seed_0' /
+                                            'epoch_30.pth')     # no --cfg-options
+    assert 'experiment_name' not in dumped
+
+
+def test_a_cohort_job_times_its_members_also_when_one_failed_and_names_their_errors(tmp_path):
+    timing = {'a seed 0': 'a.json', 'b seed 0': 'b.json'}
+    with pytest.raises(RuntimeError, match='training exited with status 1'):
+        TrainJob([sys.executable, '-c', 'raise SystemExit(1)'], 'cohort: a, b', str(tmp_path),
+                 timing)()
+    times = [json.loads((tmp_path / name).read_text()) for name in ('a.json', 'b.json')]
+    assert times[0] == times[1] and times[0]['cohort']['runs'] == ['a seed 0', 'b seed 0']
+    assert times[0]['seconds'] == pytest.approx(times[0]['cohort']['seconds'] / 2)
+    log = tmp_path / 'log.out'
+    log.write_text('a_seed0: trained (w/a)\nb_seed0: FAILED: KeyError: NoSuchMethod (w/b)\n'
+                   f'{FAILED_MARK} 1\n')
+    assert member_failure(str(log), 'b_seed0') == 'b_seed0: FAILED: KeyError: NoSuchMethod (w/b)'
+    assert member_failure(str(log), 'a_seed0') is None
+    assert member_failure(str(tmp_path / 'none'), 'a_seed0') is None

@@ -6,6 +6,7 @@
     python tools/benchmark.py SUITE --cohort [--dry-run]      # students in cohorts
     python tools/benchmark.py SUITE --launcher slurm|local [--partition P] [--gpus N]
         [--timeout-min M] [--max-parallel J] [--slurm KEY=VALUE ...] [--retry-failed]
+        [--cohort]
 
 Trains every unfinished run of SUITE in this process (finished runs are skipped, a failing
 run is recorded and the suite goes on), then writes ``results.csv``, ``results.md`` (ours
@@ -31,7 +32,9 @@ first, students once their teacher finished; job folders under ``<work dir>/subm
 prints a status table until the suite is done and writes the tables as runs end; started
 again, it re-attaches to its jobs. A job at its time limit or preempted is requeued and
 resumes from its last checkpoint; failed runs are resubmitted with ``--retry-failed``
-(docs/benchmarks.md, kdbench/benchmark/launch.py).
+(docs/benchmarks.md, kdbench/benchmark/launch.py). With ``--cohort`` each cohort of
+student runs is one job (``tools/train_cohort.py``; a retry resubmits the failed members,
+as a cohort when several).
 
 Exit status 1 when a run of the suites failed (after the other runs and the tables; the
 last line names each failed run's ``failure.json``), else 0.
@@ -94,8 +97,8 @@ def parse_args() -> argparse.Namespace:
         parser.error('--dry-run prints the cohorts of --cohort: add --cohort.')
     if args.cohort and (args.commands or args.collect):
         parser.error('--cohort trains in this process: leave out --commands/--collect.')
-    if args.launcher and (args.commands or args.collect or args.cohort):
-        parser.error('--launcher submits single runs: leave out --commands/--collect/--cohort.')
+    if args.launcher and (args.commands or args.collect):
+        parser.error('--launcher submits and tracks jobs: leave out --commands/--collect.')
     launch_only = [f'--{k.replace("_", "-")}' for k in (
         'timeout_min', 'max_parallel', 'retry_failed') if getattr(args, k)]
     if launch_only and not args.launcher:
@@ -120,7 +123,8 @@ def launch_options(suite: Suite, args: argparse.Namespace) -> LaunchOptions:
         args.launcher == 'slurm' or torch.cuda.is_available())
     max_parallel = args.max_parallel or (1 if args.launcher == 'local' else None)
     return LaunchOptions(args.launcher, gpus, args.partition, args.timeout_min or 24 * 60,
-                         max_parallel, dict(suite.slurm, **args.slurm), args.retry_failed)
+                         max_parallel, dict(suite.slurm, **args.slurm), args.retry_failed,
+                         args.cohort)
 
 
 def expand(path: str, work_dir: str):

@@ -2,7 +2,7 @@
 
     python tools/train_cohort.py CONFIG [CONFIG ...] [--work-dir-root DIR]
                                  [--cfg-options k=v ...] [--seed N] [--deterministic]
-                                 [--resume] [--strict-config] [--trust-checkpoint]
+                                 [--resume [auto]] [--strict-config] [--trust-checkpoint]
                                  [--launcher none|pytorch|slurm]
     bash tools/dist_run.sh NPROC train_cohort.py CONFIG [CONFIG ...] [options]   # torchrun
 
@@ -10,6 +10,9 @@ Every member ends with the checkpoints, logs and metrics of its run alone with
 tools/train.py (same seed; bitwise on CPU with --deterministic), in its own work dir:
 DIR/<config name> with --work-dir-root, else the config's (work_dirs/<config name>).
 The data is loaded once per batch and the teacher runs once per batch for all members.
+``--resume`` continues every member's latest checkpoint (each must have one);
+``--resume auto`` (cohort jobs that are requeued) continues those that have one, starts
+the others anew and leaves out the finished ones (kdbench/apis/cohort_resume.py).
 Exit status 1 when the cohort is refused or a member failed (the others still train).
 Under torchrun or slurm each member's model gets its own DDP (docs/cohorts.md,
 "Several processes"); rank 0 prints the members' states.
@@ -26,9 +29,13 @@ from kdbench.apis import PreflightError, load_config, preflight_or_exit, resume_
 from kdbench.apis.cli import add_trust_option, apply_seed
 from kdbench.apis.cohort import train_cohort
 from kdbench.apis.cohort_check import member_name
+from kdbench.apis.cohort_resume import auto_resume
 from kdbench.apis.cohort_runner import CohortError
 from kdbench.apis.validation import training_config
 from kdbench.utils.distributed import finish_distributed
+
+LATEST = 'latest'       # bare --resume: every member's latest checkpoint, which must exist
+AUTO = 'auto'           # --resume auto: see the module docstring
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,8 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, help='random seed (overrides the configs)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms (slower)')
-    parser.add_argument('--resume', action='store_true',
-                        help="resume every member from its work dir's latest checkpoint")
+    parser.add_argument('--resume', nargs='?', const=LATEST, choices=(LATEST, AUTO),
+                        metavar='auto', help="resume every member from its work dir's latest "
+                        'checkpoint (each must have one); "auto": those that have one, the '
+                        'others start anew, finished ones are left out')
     parser.add_argument('--strict-config', action='store_true',
                         help='refuse --cfg-options top-level keys that nothing reads')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
@@ -54,8 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def member_configs(args: argparse.Namespace) -> List[Config]:
-    """The members' configs: overrides, work dirs, seed, determinism, consent and resume
-    applied (``--resume``: every member from its work dir's latest checkpoint, which must
+    """The members' configs: overrides, work dirs, seed, determinism, consent and bare
+    ``--resume`` applied (every member from its work dir's latest checkpoint, which must
     exist)."""
     cfgs = []
     for path in args.configs:
@@ -70,7 +79,7 @@ def member_configs(args: argparse.Namespace) -> List[Config]:
         apply_seed(cfg, args.seed, args.deterministic)
         if args.trust_checkpoint:
             cfg.trust_checkpoint = True
-        if args.resume:
+        if args.resume == LATEST:
             try:
                 cfg.resume, cfg.load_from = True, resume_checkpoint(cfg.work_dir, True)
             except PreflightError as err:
@@ -82,10 +91,14 @@ def member_configs(args: argparse.Namespace) -> List[Config]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfgs = member_configs(args)
-    for cfg in cfgs:
-        preflight_or_exit(cfg, 'train')
     try:
-        members = train_cohort(cfgs)
+        if args.resume == AUTO:
+            cfgs, finished = auto_resume(cfgs)
+            for cfg in finished if get_rank() == 0 else ():
+                print(f'{member_name(cfg)}: finished, skipped ({cfg.work_dir})')
+        for cfg in cfgs:
+            preflight_or_exit(cfg, 'train')
+        members = train_cohort(cfgs) if cfgs else []
     except CohortError as error:
         print(f'train_cohort: {error}', file=sys.stderr)
         return 1

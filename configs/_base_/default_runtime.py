@@ -10,6 +10,8 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     random_state=dict(type='RandomStateHook'),       # exact resume (kdbench.hooks)
     resume_check=dict(type='ResumeCheckHook'),       # --resume: same method/task/dataset
+    # exact resume from a checkpoint written before its epoch's validation (kdbench.hooks)
+    resume_validation=dict(type='ResumeValidationHook'),
     environment=dict(type='EnvironmentRecordHook'),  # environment.json in the log dir
     # distributed runs: stop every rank when one makes no progress for stall_limit s
     watchdog=dict(type='StallWatchdogHook', stall_limit=1200),

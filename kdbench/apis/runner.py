@@ -15,7 +15,8 @@ Its dataloaders are built with their workers' seeding as constructor arguments: 
 dataloader, when it has workers, draws per-epoch worker streams
 (:func:`~kdbench.hooks.worker_seed.epoch_seeded_loader`), and the validation dataloader
 starts its workers from a generator of its own, so validating draws nothing from the
-training process's torch stream.
+training process's torch stream (a loader without workers still draws its base seed from
+it: :mod:`kdbench.hooks.resume_validation`).
 
 While it is being built, its INFO messages (mmengine's environment dump, the full config,
 the hook order) go to the log file only; warnings and errors also reach the console, and

@@ -2,11 +2,16 @@
 
 Every unfinished run and seed becomes one job (:class:`~.train_job.TrainJob`): teachers
 first, a student once its teacher's final checkpoint exists; the jobs that are ready
-together are submitted together (a Slurm job array). The runner polls until every run is
-done or failed, prints a status table when a state changes (and every
+together are submitted together (a Slurm job array). With ``cohort``, the student runs
+ready together are grouped as ``tools/benchmark.py --cohort`` groups them
+(:func:`~.cohorts.group_jobs`) and each group of several is one job training them as a
+cohort (``tools/train_cohort.py --resume auto``); its runs are tracked one by one (a
+member that failed gets its ``failure.json``, the others are done). The runner polls
+until every run is done or failed, prints a status table when a state changes (and every
 ``status_every_s``), writes ``results.md``/``results.csv`` whenever a run ends, and keeps
-the job ids in ``<work dir>/submitit/jobs.json``: started again, it re-attaches to the
-jobs that still run instead of submitting them twice. Job folders (logs, pickles):
+the job ids in ``<work dir>/submitit/jobs.json`` (a cohort's id under each of its runs):
+started again, it re-attaches to the jobs that still run instead of submitting them
+twice. Job folders (logs, pickles):
 ``<work dir>/submitit/<job id>``. A failed job is recorded in the run's ``failure.json``
 (with its log's last lines and the log's path) and is resubmitted only with
 ``retry_failed``.
@@ -20,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import submitit
+from mmengine.config import Config
 from submitit.local.local import LocalJob
 
+from .cohorts import Job, group_jobs
 from .suite import FAILURE_FILE, Run, Suite
-from .train_job import FAILED_MARK, TrainJob, train_command
+from .train_job import FAILED_MARK, TrainJob, cohort_command, train_command
 
 LAUNCHERS = ('slurm', 'local')
 JOBS_FILE = 'jobs.json'
@@ -32,13 +39,16 @@ TAIL_LINES = 15
 MAX_TIMEOUTS = 20
 
 Key = Tuple[str, int]      # (run key, seed)
+#: A run of a job: (run, seed, its config when already built, else None).
+Member = Tuple[Run, int, Optional[Config]]
 
 
 @dataclass
 class LaunchOptions:
     """How jobs are submitted. ``gpus``: per job (more than one: torchrun in the job);
     ``max_parallel``: jobs at once (``None``: no limit of ours; Slurm arrays keep theirs);
-    ``slurm``: extra ``#SBATCH`` parameters (``setup``: shell lines run before the job)."""
+    ``slurm``: extra ``#SBATCH`` parameters (``setup``: shell lines run before the job);
+    ``cohort``: student runs that can share a pass over the data are one job."""
     launcher: str
     gpus: int = 1
     partition: Optional[str] = None
@@ -46,6 +56,7 @@ class LaunchOptions:
     max_parallel: Optional[int] = None
     slurm: Dict[str, Any] = field(default_factory=dict)
     retry_failed: bool = False
+    cohort: bool = False
     poll_s: float = 5.0
     status_every_s: float = 300.0
 
@@ -146,6 +157,17 @@ def log_tail(log: str, lines: int = TAIL_LINES) -> List[str]:
     return [line for line in text[:end] if line.strip()][-lines:]
 
 
+def member_failure(log: str, member: str) -> Optional[str]:
+    """The line ``tools/train_cohort.py`` printed for a failed ``member`` in a job's log
+    (``<member>: FAILED: <error> (<work dir>)``), if any."""
+    if not os.path.isfile(log):
+        return None
+    with open(log, errors='replace') as f:
+        lines = [line for line in f.read().splitlines()
+                 if line.startswith(f'{member}: FAILED: ')]
+    return lines[-1] if lines else None
+
+
 class SuiteLauncher:
     """Submits, tracks, retries and collects one suite's jobs (see the module docstring)."""
 
@@ -229,40 +251,66 @@ class SuiteLauncher:
 
     # -------------------------------------------------------------------- submitting
     def _submit(self, keys: List[Key], states: Dict[Key, str]) -> int:
-        """Submit the ready runs ``keys`` (as many as ``max_parallel`` allows) in one batch
-        (a Slurm job array); returns how many."""
+        """Submit the ready runs ``keys`` (as many jobs as ``max_parallel`` allows) in one
+        batch (a Slurm job array); returns how many jobs."""
+        batches = self._job_batches(keys)
         if self.options.max_parallel:
-            live = sum(s in ('queued', 'running') for s in states.values())
-            keys = keys[:max(0, self.options.max_parallel - live)]
-        if not keys:
+            live = {self.jobs[k].job_id for k, s in states.items() if s in ('queued', 'running')}
+            batches = batches[:max(0, self.options.max_parallel - len(live))]
+        if not batches:
             return 0
-        by_key = {(run.key, seed): (run, seed) for run, seed in self._keys()}
-        calls = []
-        for key in keys:
-            run, seed = by_key[key]
-            failure = os.path.join(self.suite.run_dir(run, seed), FAILURE_FILE)
-            if os.path.exists(failure):
-                os.remove(failure)
-            calls.append(TrainJob(train_command(self._dump_config(run, seed),
-                                                self.suite.run_dir(run, seed),
-                                                self.options.gpus),
-                                  f'{run.name} seed {seed}', os.getcwd(),
-                                  os.path.join(self.suite.run_dir(run, seed), 'run_time.json')))
+        calls = [self._call(batch) for batch in batches]
         executor = self._executor = self._executor or make_executor(self.options, self.folder)
         with executor.batch():
             jobs = [executor.submit(call) for call in calls]
-        for key, job in zip(keys, jobs):
-            self.jobs[key] = job
-            self.records.put(key, self.options.launcher, job)
-            self.retry.discard(key)
+        for batch, job in zip(batches, jobs):
+            for run, seed, _ in batch:
+                self.jobs[(run.key, seed)] = job
+                self.records.put((run.key, seed), self.options.launcher, job)
+                self.retry.discard((run.key, seed))
         self.log(f'submitted {len(jobs)} job(s): ' + ', '.join(
             f'{call.name} (job {job.job_id})' for call, job in zip(calls, jobs)))
         return len(jobs)
 
-    def _dump_config(self, run: Run, seed: int) -> str:
-        """The run's whole config (``Suite.config_of``) as a file for ``tools/train.py``;
-        its experiment name is left to each attempt (a requeued one logs apart)."""
-        cfg = self.suite.config_of(run, seed)
+    def _job_batches(self, keys: List[Key]) -> List[List[Member]]:
+        """The runs of each job to submit, as ``(run, seed, config)``: one run per job, or
+        with ``cohort`` the students grouped (:func:`~.cohorts.group_jobs`)."""
+        by_key = {(run.key, seed): (run, seed) for run, seed in self._keys()}
+        runs = [by_key[key] for key in keys]
+        batches = [[(run, seed, None)] for run, seed in runs
+                   if not self.options.cohort or run.role == 'teacher']
+        if self.options.cohort:
+            students = [Job(run, seed, self.suite.config_of(run, seed)) for run, seed in runs
+                        if run.role != 'teacher']
+            batches += [[(job.run, job.seed, job.cfg) for job in group.jobs]
+                        for group in group_jobs(students)]
+        return batches
+
+    def _call(self, batch: List[Member]) -> TrainJob:
+        """The job of one run (``tools/train.py``) or of a cohort
+        (``tools/train_cohort.py``); earlier failure records of its runs are cleared."""
+        configs, timing = [], {}
+        for run, seed, cfg in batch:
+            failure = os.path.join(self.suite.run_dir(run, seed), FAILURE_FILE)
+            if os.path.exists(failure):
+                os.remove(failure)
+            configs.append(self._dump_config(run, seed, cfg))
+            timing[f'{run.name} seed {seed}'] = os.path.join(self.suite.run_dir(run, seed),
+                                                             'run_time.json')
+        if len(batch) == 1:
+            run, seed, _ = batch[0]
+            return TrainJob(train_command(configs[0], self.suite.run_dir(run, seed),
+                                          self.options.gpus),
+                            f'{run.name} seed {seed}', os.getcwd(), *timing.values())
+        return TrainJob(cohort_command(configs, self.options.gpus),
+                        'cohort: ' + ', '.join(timing), os.getcwd(), timing)
+
+    def _dump_config(self, run: Run, seed: int, cfg: Optional[Config] = None) -> str:
+        """The run's whole config (``Suite.config_of``, or ``cfg``) as a file for
+        ``tools/train.py`` or ``tools/train_cohort.py`` (whose member name is the file's:
+        ``<run key>_seed<seed>``); its experiment name is left to each attempt (a requeued
+        one logs apart)."""
+        cfg = cfg if cfg is not None else self.suite.config_of(run, seed)
         cfg.pop('experiment_name', None)
         path = os.path.join(self.folder, 'configs', f'{run.key}_seed{seed}.py')
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -278,10 +326,13 @@ class SuiteLauncher:
             return json.load(f).get('job')
 
     def _record_failure(self, run: Run, seed: int, job: submitit.Job) -> None:
+        """The run's ``failure.json``: its job's log tail, and as the error the run's own
+        line of a cohort's log (``<run key>_seed<seed>: FAILED: ...``, what
+        ``tools/train_cohort.py`` prints), else the tail's last line."""
         log = str(job.paths.stdout)
         tail = log_tail(log)
-        last = next((line for line in reversed(tail) if not line.startswith(FAILED_MARK)),
-                    'no output')
+        last = member_failure(log, f'{run.key}_seed{seed}') or next(
+            (line for line in reversed(tail) if not line.startswith(FAILED_MARK)), 'no output')
         self._write_failure(run, seed, f'job {job.job_id}: {last.strip()}', tail, log,
                             job=job.job_id)
         self.log(f'   FAILED: {run.name} seed {seed} (job {job.job_id}); its log ends:\n'

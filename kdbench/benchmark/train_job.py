@@ -1,9 +1,11 @@
 """The job a suite submits through submitit: one run trained by ``tools/train.py`` (or,
-with several GPUs, ``tools/dist_train.sh``) in a child process of the job.
+with several GPUs, ``tools/dist_train.sh``), or a cohort of runs by
+``tools/train_cohort.py`` (``tools/dist_run.sh``), in a child process of the job.
 
 The job is :class:`submitit.helpers.Checkpointable`: on the time-limit or preemption
 signal it stops the child and is requeued with the same command, which resumes the run
-from its latest checkpoint (``--resume auto``: exact resume, docs/reliability.md).
+(each member of a cohort) from its latest checkpoint (``--resume auto``: exact resume,
+docs/reliability.md).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence, Union
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
@@ -36,6 +38,19 @@ def train_command(config: str, work_dir: str, gpus: int,
     if gpus > 1:
         return ['bash', os.path.join(ROOT, 'tools', 'dist_train.sh'), config, str(gpus), *tail]
     return [python or sys.executable, os.path.join(ROOT, 'tools', 'train.py'), config, *tail]
+
+
+def cohort_command(configs: Sequence[str], gpus: int,
+                   python: Optional[str] = None) -> List[str]:
+    """The command that trains (or resumes) the cohort of the member ``configs`` (each
+    holding its work dir): ``tools/train_cohort.py`` for at most one GPU, else under
+    torchrun (``tools/dist_run.sh``, ``gpus`` processes); always ``--resume auto``
+    (finished members are left out)."""
+    tail = [*configs, '--resume', 'auto']
+    if gpus > 1:
+        return ['bash', os.path.join(ROOT, 'tools', 'dist_run.sh'), str(gpus),
+                'train_cohort.py', *tail]
+    return [python or sys.executable, os.path.join(ROOT, 'tools', 'train_cohort.py'), *tail]
 
 
 def _ignore_preemption_signal() -> None:      # in the child, before exec
@@ -69,11 +84,15 @@ class TrainJob(Checkpointable):
     """Runs ``command`` in ``cwd`` (the submitting process's, so that the config's relative
     paths hold; its output goes to the job's log); raises when it fails, else writes its
     training time, summed over requeued attempts, to ``timing`` (``run_time.json``, as
-    the suite's own runner). Requeued by submitit (``checkpoint``) after stopping the
-    child."""
+    the suite's own runner). For a cohort ``timing`` is ``{run label: its
+    run_time.json}``: each gets the time divided by the members, and the cohort's time and
+    runs, also when a member failed (the others trained; exit status 1). Requeued by
+    submitit (``checkpoint``) after stopping the child."""
 
-    def __init__(self, command: List[str], name: str, cwd: str, timing: str):
-        self.command, self.name, self.cwd, self.timing = list(command), name, cwd, timing
+    def __init__(self, command: List[str], name: str, cwd: str,
+                 timing: Union[str, Dict[str, str]]):
+        self.command, self.name, self.cwd = list(command), name, cwd
+        self.timing = dict(timing) if isinstance(timing, dict) else {name: timing}
         self.seconds = 0.0                 # of the earlier attempts
         self._child: Optional[subprocess.Popen] = None
         self._started = 0.0
@@ -94,12 +113,21 @@ class TrainJob(Checkpointable):
             print(f'kdbench: training killed by signal {-status}; waiting '
                   f'{SIGNAL_GRACE_S} s for a requeue', flush=True)
             time.sleep(SIGNAL_GRACE_S)
+        elif len(self.timing) > 1:      # a cohort: its members that trained have their time
+            self._write_times(self.seconds + time.perf_counter() - self._started)
         if status != 0:
             print(f'{FAILED_MARK} {status}', flush=True)
             raise RuntimeError(f'{self.name}: training exited with status {status}')
-        with open(os.path.join(self.cwd, self.timing), 'w') as f:
-            json.dump(dict(seconds=self.seconds + time.perf_counter() - self._started), f)
+        if len(self.timing) == 1:
+            self._write_times(self.seconds + time.perf_counter() - self._started)
         return self.name
+
+    def _write_times(self, seconds: float) -> None:
+        cohort = dict(cohort=dict(seconds=seconds, runs=list(self.timing))) \
+            if len(self.timing) > 1 else {}
+        for path in self.timing.values():
+            with open(os.path.join(self.cwd, path), 'w') as f:
+                json.dump(dict(seconds=seconds / len(self.timing), **cohort), f)
 
     def checkpoint(self) -> DelayedSubmission:
         """Stop the training child (its checkpoints stay); requeue the same command."""

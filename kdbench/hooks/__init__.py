@@ -6,9 +6,11 @@ from .nonfinite import NonFiniteLossError, NonFiniteLossGuard, NonFiniteSkipOpti
 from .progress import ProgressHook
 from .random_state import RandomStateHook
 from .resume_check import ResumeCheckHook
+from .resume_validation import ResumeValidationHook
 from .stall_watchdog import StallWatchdogHook
 from .teacher_metric import TeacherMetricHook
 
 __all__ = ['EnvironmentRecordHook', 'FinalMetricsHook', 'MethodProgressHook', 'NonFiniteLossError',
            'NonFiniteLossGuard', 'NonFiniteSkipOptimWrapper', 'ProgressHook', 'RandomStateHook',
-           'ResumeCheckHook', 'StallWatchdogHook', 'TeacherMetricHook', 'training_progress']
+           'ResumeCheckHook', 'ResumeValidationHook', 'StallWatchdogHook', 'TeacherMetricHook',
+           'training_progress']
