@@ -63,6 +63,8 @@ def test_a_grid_adds_trial_runs_on_a_held_out_split(grid_suite, tmp_path):
     recipe = suite.config_of(suite.runs[1], 0)
     assert recipe.model.methods.kd.temperature == 4.0 and recipe.validation.split == 'test'
     assert [trials for _, trials in suite.grids] == [suite.runs[2:]]
+    for name in ('ident', 'folder'):               # job keys, config files, work dirs
+        assert len({getattr(run, name) for run in suite.runs}) == len(suite.runs), name
     command = [line for line in suite.commands() if 'temperature' in line][0]
     assert 'validation.split=holdout' in command and 'model.methods.kd.temperature=2.0' \
         in command

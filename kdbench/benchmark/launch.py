@@ -38,7 +38,7 @@ TAIL_LINES = 15
 #: Times a job may hit its time limit and be requeued (preemptions do not count).
 MAX_TIMEOUTS = 20
 
-Key = Tuple[str, int]      # (run key, seed)
+Key = Tuple[str, int]      # (run ident, seed)
 #: A run of a job: (run, seed, its config when already built, else None).
 Member = Tuple[Run, int, Optional[Config]]
 
@@ -178,9 +178,9 @@ class SuiteLauncher:
         self.records = JobRecords(os.path.join(self.folder, JOBS_FILE))
         self.jobs: Dict[Key, submitit.Job] = {}
         for run, seed in self._keys():
-            entry = self.records.get((run.key, seed))
+            entry = self.records.get((run.ident, seed))
             if entry is not None:
-                self.jobs[(run.key, seed)] = attach(entry)
+                self.jobs[(run.ident, seed)] = attach(entry)
         self.retry: set = set()
         self._executor: Optional[submitit.Executor] = None
         self._shown: Optional[Dict[Key, str]] = None
@@ -221,11 +221,11 @@ class SuiteLauncher:
         run is recorded as failed here."""
         states: Dict[Key, str] = {}
         for run, seed in self._keys():
-            states[(run.key, seed)] = self._state(run, seed, states)
+            states[(run.ident, seed)] = self._state(run, seed, states)
         return states
 
     def _state(self, run: Run, seed: int, states: Dict[Key, str]) -> str:
-        key = (run.key, seed)
+        key = (run.ident, seed)
         job = self.jobs.get(key)
         if job is not None and job_alive(job):
             return 'queued' if getattr(job, 'state', '') == 'PENDING' else 'running'
@@ -239,7 +239,7 @@ class SuiteLauncher:
             if status == 'failed':
                 return 'failed'
         if run.depends is not None:
-            teacher = states[(run.depends.key, run.depends.seeds[0])]
+            teacher = states[(run.depends.ident, run.depends.seeds[0])]
             if teacher == 'failed':
                 self.retry.discard(key)
                 self._write_failure(run, seed, f'teacher run {run.depends.name!r} did not '
@@ -265,9 +265,9 @@ class SuiteLauncher:
             jobs = [executor.submit(call) for call in calls]
         for batch, job in zip(batches, jobs):
             for run, seed, _ in batch:
-                self.jobs[(run.key, seed)] = job
-                self.records.put((run.key, seed), self.options.launcher, job)
-                self.retry.discard((run.key, seed))
+                self.jobs[(run.ident, seed)] = job
+                self.records.put((run.ident, seed), self.options.launcher, job)
+                self.retry.discard((run.ident, seed))
         self.log(f'submitted {len(jobs)} job(s): ' + ', '.join(
             f'{call.name} (job {job.job_id})' for call, job in zip(calls, jobs)))
         return len(jobs)
@@ -275,7 +275,7 @@ class SuiteLauncher:
     def _job_batches(self, keys: List[Key]) -> List[List[Member]]:
         """The runs of each job to submit, as ``(run, seed, config)``: one run per job, or
         with ``cohort`` the students grouped (:func:`~.cohorts.group_jobs`)."""
-        by_key = {(run.key, seed): (run, seed) for run, seed in self._keys()}
+        by_key = {(run.ident, seed): (run, seed) for run, seed in self._keys()}
         runs = [by_key[key] for key in keys]
         batches = [[(run, seed, None)] for run, seed in runs
                    if not self.options.cohort or run.role == 'teacher']
@@ -308,11 +308,11 @@ class SuiteLauncher:
     def _dump_config(self, run: Run, seed: int, cfg: Optional[Config] = None) -> str:
         """The run's whole config (``Suite.config_of``, or ``cfg``) as a file for
         ``tools/train.py`` or ``tools/train_cohort.py`` (whose member name is the file's:
-        ``<run key>_seed<seed>``); its experiment name is left to each attempt (a requeued
+        ``<run ident>_seed<seed>``); its experiment name is left to each attempt (a requeued
         one logs apart)."""
         cfg = cfg if cfg is not None else self.suite.config_of(run, seed)
         cfg.pop('experiment_name', None)
-        path = os.path.join(self.folder, 'configs', f'{run.key}_seed{seed}.py')
+        path = os.path.join(self.folder, 'configs', f'{run.ident}_seed{seed}.py')
         os.makedirs(os.path.dirname(path), exist_ok=True)
         cfg.dump(path)
         return path
@@ -327,11 +327,11 @@ class SuiteLauncher:
 
     def _record_failure(self, run: Run, seed: int, job: submitit.Job) -> None:
         """The run's ``failure.json``: its job's log tail, and as the error the run's own
-        line of a cohort's log (``<run key>_seed<seed>: FAILED: ...``, what
+        line of a cohort's log (``<run ident>_seed<seed>: FAILED: ...``, what
         ``tools/train_cohort.py`` prints), else the tail's last line."""
         log = str(job.paths.stdout)
         tail = log_tail(log)
-        last = member_failure(log, f'{run.key}_seed{seed}') or next(
+        last = member_failure(log, f'{run.ident}_seed{seed}') or next(
             (line for line in reversed(tail) if not line.startswith(FAILED_MARK)), 'no output')
         self._write_failure(run, seed, f'job {job.job_id}: {last.strip()}', tail, log,
                             job=job.job_id)
@@ -359,8 +359,8 @@ class SuiteLauncher:
         for run in self.suite.runs:
             cells = []
             for seed in run.seeds:
-                state = states[(run.key, seed)]
-                job = self.jobs.get((run.key, seed))
+                state = states[(run.ident, seed)]
+                job = self.jobs.get((run.ident, seed))
                 shown = 'pending' if state in ('waiting', 'ready') else state
                 cells.append(f'seed {seed} {shown}' + (
                     f' (job {job.job_id})' if job is not None and state in (
