@@ -245,4 +245,7 @@ def test_demo_feature_weights_keep_the_voc_weight_per_position():
         at_voc.methods.at.loss_weight * positions(64) / positions(512)
     ratio = cat.methods.cat_kd.resolution ** 2 / cat_voc.methods.cat_kd.resolution ** 2
     assert cat.methods.cat_kd.beta == cat_voc.methods.cat_kd.beta * ratio
-    assert Suite(SUITE, 'unused').runs[1].seeds == [0, 1]      # spread over two seeds
+    grids = Config.fromfile(SUITE).grids          # a quarter, one and four times the recipe
+    weight, beta = at.methods.at.loss_weight, cat.methods.cat_kd.beta
+    assert grids['AT']['model.methods.at.loss_weight'] == [weight / 4, weight, weight * 4]
+    assert grids['CAT-KD']['model.methods.cat_kd.beta'] == [beta / 4, beta, beta * 4]
