@@ -356,6 +356,7 @@ class SuiteLauncher:
                   ('done', 'running', 'queued', 'waiting', 'ready', 'failed')}
         lines = [f'[{time.strftime("%H:%M:%S")}] ' + ', '.join(
             f'{n} {s}' for s, n in counts.items() if n)]
+        width = max(len(run.name) for run in self.suite.runs)
         for run in self.suite.runs:
             cells = []
             for seed in run.seeds:
@@ -365,5 +366,5 @@ class SuiteLauncher:
                 cells.append(f'seed {seed} {shown}' + (
                     f' (job {job.job_id})' if job is not None and state in (
                         'queued', 'running', 'failed') else ''))
-            lines.append(f'  {run.name:<40} ' + ', '.join(cells))
+            lines.append(f'  {run.name:<{width}} ' + ', '.join(cells))
         self.log('\n'.join(lines))
