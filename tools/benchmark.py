@@ -16,7 +16,7 @@ prints one torchrun (or srun) line per unfinished run instead; run them, then
 ``--collect``. A suite file holding ``suites = [...]`` (other suite files, relative to it)
 runs each of them in turn, in ``<work dir>/<suite name>``; with ``--parallel-suites N``,
 up to N of them at once, each in a process of its own with ``cores / N`` torch threads
-(``make demo`` trains its two suites side by side on the two cores).
+(e.g. ``configs/suites/demo.py --cohort --parallel-suites 2``: its two suites on two cores).
 
 ``--cohort`` trains the teachers first, then each group of unfinished student runs that
 share the teacher, the train dataloader, the schedule length and the seed as one cohort

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
@@ -141,18 +141,17 @@ def _split_training_set(cfg: Config, protocol: ValidationProtocol) -> None:
 
 
 def _left_out(dataset: dict, cfg: Config) -> dict:
-    """``dataset`` (a copy) giving the items its reduction leaves out: the first dataset
-    along its ``dataset`` chain whose class has a ``LEFT_OUT`` keyword gets it."""
+    """``dataset`` (edited in place and returned) giving the items its reduction leaves
+    out: the first dataset along its ``dataset`` chain whose class has a ``LEFT_OUT``
+    keyword gets it."""
     if cfg.get('custom_imports'):          # the registry learns the config's dataset types
         import_modules_from_strings(**cfg['custom_imports'])
-    node = dataset
-    while isinstance(node, dict):
-        left_out = getattr(DATASETS.get(node.get('type', '')), 'LEFT_OUT', None) \
+    for node in _chain(dataset):
+        left_out = getattr(DATASETS.get(node['type']), 'LEFT_OUT', None) \
             if isinstance(node.get('type'), str) else None
         if left_out:
             node.update(left_out)
             return dataset
-        node = node.get('dataset')
     name = getattr(cfg, 'filename', None) or 'the config'
     raise ValueError(f"validation.source='unused' holds the validation part out of the items a "
                      f"reduced training set leaves out, but {name}'s train_dataloader.dataset "
@@ -160,25 +159,30 @@ def _left_out(dataset: dict, cfg: Config) -> dict:
                      "use validation.source='train'.")
 
 
+def _chain(dataset: Any) -> Iterator[dict]:
+    """A dataset config and the configs it wraps, outermost first (its ``dataset`` key)."""
+    while isinstance(dataset, dict):
+        yield dataset
+        dataset = dataset.get('dataset')
+
+
 def _pipeline_of(dataset: Any) -> Optional[list]:
     """The first ``pipeline`` along a dataset config's ``dataset`` chain (``None``: none)."""
-    while isinstance(dataset, dict):
-        if 'pipeline' in dataset:
-            return copy.deepcopy(dataset['pipeline'])
-        dataset = dataset.get('dataset')
-    return None
+    return next((copy.deepcopy(node['pipeline']) for node in _chain(dataset)
+                 if 'pipeline' in node), None)
 
 
 def _with_pipeline(dataset: dict, pipeline: Optional[list]) -> dict:
     """A copy of ``dataset`` whose first ``pipeline`` along its ``dataset`` chain is
     ``pipeline`` (the val dataloader's: held-out items are not augmented)."""
     dataset = copy.deepcopy(dict(dataset))
-    if 'datasets' in dataset:
-        raise ValueError(f"validation.split='holdout' cannot give the held-out part the val "
-                         f"pipeline: train_dataloader.dataset ({dataset.get('type')}) joins "
-                         'several datasets; split one dataset, or use validation.split=test.')
-    if 'pipeline' in dataset:
-        dataset['pipeline'] = pipeline
-    elif isinstance(dataset.get('dataset'), dict):
-        dataset['dataset'] = _with_pipeline(dataset['dataset'], pipeline)
+    for node in _chain(dataset):
+        if 'datasets' in node:
+            raise ValueError(f"validation.split='holdout' cannot give the held-out part the "
+                             f"val pipeline: train_dataloader.dataset ({node.get('type')}) "
+                             'joins several datasets; split one dataset, or use '
+                             'validation.split=test.')
+        if 'pipeline' in node:
+            node['pipeline'] = pipeline
+            break
     return dataset
