@@ -113,11 +113,16 @@ def _delta(ours: Optional[float], ref: Optional[float]) -> str:
     return f'{ours - ref:+.2f}' if ours is not None and ref is not None else '-'
 
 
+def chosen_only(row: dict) -> bool:
+    """Whether the row's numbers are chosen on validation only (protocol 'holdout': no
+    best epoch on the test split)."""
+    return row['best']['mean'] is None and _chosen(row)['mean'] is not None
+
+
 def headline(row: dict) -> dict:
     """The row's summary that its protocol reports: the best epoch (validated on the test
     split), else the test numbers of the weights chosen on validation."""
-    return row['best'] if row['best']['mean'] is not None or not row.get('chosen') \
-        else row['chosen']
+    return _chosen(row) if chosen_only(row) else row['best']
 
 
 def delta_to_baseline(ours: dict, baseline: Optional[dict]) -> str:
@@ -146,7 +151,7 @@ def _ours_for_paper(row: dict) -> Optional[float]:
     """Our best- or last-epoch mean, whichever the paper's protocol reports (best epoch
     when there is no paper value); the chosen-on-validation mean for runs that have only
     that (protocol 'holdout')."""
-    if row['best']['mean'] is None and _chosen(row)['mean'] is not None:
+    if chosen_only(row):
         return _chosen(row)['mean']
     protocol = row['paper']['protocol'].lower() if row.get('paper') else ''
     return row['last' if 'last' in protocol else 'best']['mean']
@@ -183,7 +188,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
 def _vs_baseline(row: dict, baseline: Optional[dict]) -> str:
     """:func:`delta_to_baseline` of the two rows' :func:`headline` numbers, when they
     follow one protocol ('-' else)."""
-    if baseline is None or (row['best']['mean'] is None) != (baseline['best']['mean'] is None):
+    if baseline is None or chosen_only(row) != chosen_only(baseline):
         return '-'
     return delta_to_baseline(headline(row), headline(baseline))
 
@@ -197,7 +202,7 @@ def matrix_table(rows: Sequence[dict]) -> str:
         if row is None:
             return '-'
         paper = _paper_value(row)
-        mark = '†' if row['best']['mean'] is None and _chosen(row)['mean'] is not None else ''
+        mark = '†' if chosen_only(row) else ''
         return _fmt(_ours_for_paper(row)) + mark + (f' ({paper:.2f})' if paper is not None
                                                     else '')
 

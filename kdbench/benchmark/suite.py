@@ -205,7 +205,7 @@ class Suite:
         cfg = load_config(run.config, self.cfg_options)
         axes = grid_axes(cfg, grid, f"Suite '{self.path}' grids['{run.role}']:")
         own = recipe_setting(cfg, axes)
-        trials, new = [], []
+        trials = []
         for setting in settings(axes):
             name = short_name(axes, setting)
             if setting == own:
@@ -214,12 +214,11 @@ class Suite:
                 continue
             options = {a.key: v for a, v in zip(axes, setting)}
             options['validation.split'] = 'holdout'
-            trial = Run(f'{run.name} [{name}]', run.role, run.config, run.teacher, run.student,
-                        run.depends, run.seeds, run.teacher_ckpt, 'trial', name, options)
-            trials.append(trial)
-            new.append(trial)
+            trials.append(Run(f'{run.name} [{name}]', run.role, run.config, run.teacher,
+                              run.student, run.depends, run.seeds, run.teacher_ckpt, 'trial',
+                              name, options))
         self.grids.append((run, trials))
-        return new
+        return [trial for trial in trials if trial is not run]
 
     # ------------------------------------------------------------------ work dirs, state
     def run_dir(self, run: Run, seed: int) -> str:
