@@ -102,10 +102,8 @@ def chosen_row(trials: Sequence[dict], name: str) -> dict:
         row['status'] = (f'pending: {len(unfinished)} of {len(trials)} settings unfinished '
                          f'or failed ({", ".join(unfinished)})')
         return row
-    best = None
-    for trial in trials:
-        if best is None or trial['val']['mean'] > best['val']['mean']:
-            best = trial
+    # max() keeps the first of equal values: ties go to the earlier setting in grid order
+    best = max(trials, key=lambda trial: trial['val']['mean'])
     return dict(row, setting=best['setting'], seeds=best['seeds'], status='done',
                 chosen=best['chosen'], val=best['val'], work_dir=best['work_dir'],
                 name=f"{name} ({best['setting']})")

@@ -100,11 +100,8 @@ def choose(settings: Sequence[SettingResult]) -> Tuple[Optional[SettingResult], 
     if unfinished:
         return None, (f'{unfinished} setting(s) have unfinished or failed trials: rerun the '
                       'same command to train them.')
-    best = None
-    for setting in settings:
-        if best is None or setting.val['mean'] > best.val['mean']:
-            best = setting
-    return best, ''
+    # max() keeps the first of equal values: ties go to the earlier setting in grid order
+    return max(settings, key=lambda setting: setting.val['mean']), ''
 
 
 def write_csv(path: str, sweep: Sweep, results: Sequence[TrialResult],
