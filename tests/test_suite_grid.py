@@ -82,6 +82,19 @@ def test_a_method_run_validating_on_a_held_out_split_is_its_own_settings_trial(
                                                     'kd_resnet20_resnet8_fewdigits', 'seed_0')
 
 
+def test_a_grid_may_name_a_method_that_only_a_later_pair_runs(tmp_path):
+    (tmp_path / 'resnet8_fewdigits.py').write_text(f"_base_ = ['{DEMO}/resnet8_fewdigits.py']\n")
+    (tmp_path / 'kd_p2_fewdigits.py').write_text(f"_base_ = ['{KD}']\n")   # none for pair 1
+    (tmp_path / 'later.py').write_text(
+        "dataset = 'fewdigits'\nmetric = 'accuracy/top1'\nseeds = [0]\nconfig_dir = '.'\n"
+        "pairs = [('resnet20', 'resnet8'), ('resnet20', 'resnet8', 'p2')]\n"
+        "released_teachers = dict(path='t.pth')\n"
+        "grids = {'KD': {'model.methods.kd.temperature': [2.0, 8.0]}}\n")
+    suite = Suite(str(tmp_path / 'later.py'), str(tmp_path / 'w'))
+    assert [run.setting for run in suite.runs if run.kind == 'trial'] == [
+        'temperature=2.0', 'temperature=8.0']
+
+
 @pytest.mark.parametrize('grids, message', [
     ("{'AT': {'model.methods.at.loss_weight': [1.0, 2.0]}}", "grids name ['AT']"),
     ("{'KD': [2.0, 4.0]}", 'grids must map'),

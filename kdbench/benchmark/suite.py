@@ -166,9 +166,6 @@ class Suite:
         teachers: Dict[str, Run] = {}
         students: Dict[str, Run] = {}
         methods: List[Run] = []
-        grids: Optional[Dict[str, Dict[str, list]]] = None
-        #: Each grid's method run and trial runs, in grid order (the chosen rows' input).
-        self.grids: List[Tuple[Run, List[Run]]] = []
         for teacher, student, *pair in spec.pairs:
             pair = pair[0] if pair else f'{teacher}_{student}'
             if teacher not in teachers and not released:
@@ -179,19 +176,19 @@ class Suite:
                 students[student] = Run(f'baseline {student}', 'baseline',
                                         config('student', student=student), '', student,
                                         seeds=seeds)
-            shown_methods = suite_methods(spec, path, lambda m: config(
-                'method', method=m, pair=pair))
-            if grids is None:
-                grids = suite_grids(spec, path, [shown for shown, _ in shown_methods])
-            for shown, prefix in shown_methods:
-                run = Run(f'{shown} {teacher} -> {student}', shown,
-                          config('method', method=prefix, pair=pair), teacher, student,
-                          teachers.get(teacher), seeds,
-                          released['path'].format(name=released.get('names', {}).get(
-                              teacher, teacher)) if released else '')
-                methods.append(run)
-                if shown in grids and os.path.isfile(run.config):
-                    methods.extend(self._trials(run, grids[shown]))
+            for shown, prefix in suite_methods(spec, path, lambda m: config(
+                    'method', method=m, pair=pair)):
+                methods.append(Run(f'{shown} {teacher} -> {student}', shown,
+                                   config('method', method=prefix, pair=pair), teacher,
+                                   student, teachers.get(teacher), seeds,
+                                   released['path'].format(name=released.get('names', {}).get(
+                                       teacher, teacher)) if released else ''))
+        grids = suite_grids(spec, path, list(dict.fromkeys(run.role for run in methods)))
+        #: Each grid's method run and trial runs, in grid order (the chosen rows' input).
+        self.grids: List[Tuple[Run, List[Run]]] = []
+        methods = [each for run in methods for each in [run, *(
+            self._trials(run, grids[run.role])
+            if run.role in grids and os.path.isfile(run.config) else [])]]
         self.runs = [*teachers.values(), *students.values(), *methods]
         self._final_names: Dict[str, str] = {}
         absent = [r.config for r in self.runs if not os.path.isfile(r.config)]
